@@ -1,0 +1,138 @@
+package parser
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/alecthomas/participle/v2"
+	"github.com/alecthomas/participle/v2/lexer"
+
+	"github.com/mlpipe/mlpipe/lang"
+)
+
+// LanguageVersion is the version of the .mlp language this parser reads, as
+// written in a file's "mlpipe N" header.
+const LanguageVersion = 1
+
+// Parse parses one .mlp file. It returns the syntax tree, as complete as the
+// input allows, and an error carrying lang diagnostics (see
+// lang.DiagnosticsOf) if the file is malformed. A syntax error stops the
+// parse: participle reports the first one.
+func Parse(filename string, src []byte) (*lang.File, error) {
+	l := newLowerer(filename)
+	cst, perr := fileParser.ParseBytes(filename, src)
+	f := l.file_(cst, filename, src)
+	f.Comments = comments(filename, src)
+	if f.Version != 0 && f.Version != LanguageVersion {
+		// A newer language may have a grammar this parser cannot read:
+		// report only the version.
+		return f, lang.Diagnostics{lang.Errorf(f.Header,
+			"this file is written for mlpipe language version %d, but this mlpipe reads version %d", f.Version, LanguageVersion).
+			WithNote("upgrade mlpipe to run it")}.Err()
+	}
+	if perr != nil {
+		l.diags.Add(syntaxError(filename, src, perr))
+	} else if cst.Header == nil {
+		start := lang.Pos{Offset: 0, Line: 1, Col: 1}
+		if len(f.Stmts) > 0 {
+			start = f.Stmts[0].Span().Start
+		}
+		l.diags.Errorf(lang.Span{File: filename, Start: start, End: start},
+			"missing language header").WithNote("start the file with the line: mlpipe %d", LanguageVersion)
+	}
+	return f, l.diags.Err()
+}
+
+// ParseExpr parses a single expression, such as the value of a --set
+// override. name labels positions in diagnostics.
+func ParseExpr(name, src string) (lang.Expr, error) {
+	l := newLowerer(name)
+	cst, err := exprParser.ParseString(name, src)
+	if err != nil {
+		return nil, lang.Diagnostics{syntaxError(name, []byte(src), err)}.Err()
+	}
+	e := l.expr(cst)
+	return e, l.diags.Err()
+}
+
+// syntaxError converts a participle error into a diagnostic with a message
+// in mlpipe's words.
+func syntaxError(filename string, src []byte, err error) *lang.Diagnostic {
+	var perr participle.Error
+	pos := lexer.Position{Filename: filename, Line: 1, Column: 1}
+	msg := err.Error()
+	if errors.As(err, &perr) {
+		pos = perr.Position()
+		msg = perr.Message()
+	}
+	p := lang.Pos{Offset: pos.Offset, Line: pos.Line, Col: pos.Column}
+	if p.Line == 0 {
+		p = lang.Pos{Line: 1, Col: 1}
+	}
+	end := p
+	if p.Offset < len(src) {
+		end = advance(p, tokenAt(src[p.Offset:]))
+	}
+	d := lang.Errorf(lang.Span{File: filename, Start: p, End: end}, "syntax error: %s", friendly(msg, src, p))
+	return d
+}
+
+// tokenAt returns the text of the token starting src (a rough cut for the
+// caret's length).
+func tokenAt(src []byte) string {
+	n := 0
+	for n < len(src) && n < 40 {
+		c := src[n]
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+			break
+		}
+		n++
+		if strings.IndexByte("()[]{},:=|+-*/.", c) >= 0 {
+			break
+		}
+	}
+	if n == 0 && len(src) > 0 {
+		n = 1
+	}
+	return string(src[:n])
+}
+
+// friendly rewrites participle's messages into plainer ones.
+func friendly(msg string, src []byte, p lang.Pos) string {
+	switch {
+	case strings.Contains(msg, "invalid input text"):
+		rest := src[min(p.Offset, len(src)):]
+		if len(rest) > 0 && rest[0] == '"' {
+			return "unterminated string (a string ends with \" on the same line)"
+		}
+		if len(rest) > 0 {
+			return fmt.Sprintf("unexpected character %q", string(rest[0]))
+		}
+	case strings.HasPrefix(msg, "unexpected token \"<EOF>\""):
+		return "unexpected end of file" + strings.TrimPrefix(msg, "unexpected token \"<EOF>\"")
+	}
+	return msg
+}
+
+// comments returns every comment in src, in order. It lexes the file again
+// with the same rules; on a lexing error it returns what it found so far.
+func comments(filename string, src []byte) []*lang.Comment {
+	lex, err := mlpLexer.Lex(filename, bytes.NewReader(src))
+	if err != nil {
+		return nil
+	}
+	l := newLowerer(filename)
+	commentType := mlpLexer.Symbols()["Comment"]
+	var out []*lang.Comment
+	for {
+		t, err := lex.Next()
+		if err != nil || t.EOF() {
+			return out
+		}
+		if t.Type == commentType {
+			out = append(out, &lang.Comment{Text: strings.TrimRight(t.Value, " \t\r"), At: l.textSpan(t.Pos, t.Value)})
+		}
+	}
+}

@@ -1,0 +1,70 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Tensor is a named weight tensor: row-major float32 values with PyTorch
+// state_dict naming ("0.weight", "0.bias", "2.weight", ...; see Arch).
+type Tensor struct {
+	Name  string
+	Shape []int
+	Data  []float32
+}
+
+// Model is an architecture with its weights. Params holds, for each Linear
+// layer in order, its weight and then (if the layer has one) its bias, as
+// Init creates them.
+type Model struct {
+	Arch   Arch
+	Params []Tensor
+}
+
+// Clone returns a deep copy of m: changing one does not change the other.
+func (m *Model) Clone() *Model {
+	c := &Model{Arch: slices.Clone(m.Arch), Params: make([]Tensor, len(m.Params))}
+	for i, p := range m.Params {
+		c.Params[i] = Tensor{Name: p.Name, Shape: slices.Clone(p.Shape), Data: slices.Clone(p.Data)}
+	}
+	return c
+}
+
+// Validate reports whether m's architecture is valid and its Params are
+// exactly the tensors the architecture needs, in order, with the right
+// names, shapes and data lengths.
+func (m *Model) Validate() error {
+	if m == nil {
+		return errors.New("backend: nil model")
+	}
+	if err := m.Arch.Validate(); err != nil {
+		return err
+	}
+	specs := m.Arch.params()
+	if len(m.Params) != len(specs) {
+		return fmt.Errorf("backend: model has %d tensors, its architecture needs %d", len(m.Params), len(specs))
+	}
+	for i, s := range specs {
+		p := m.Params[i]
+		if p.Name != s.name {
+			return fmt.Errorf("backend: tensor %d is named %q, want %q", i, p.Name, s.name)
+		}
+		if !slices.Equal(p.Shape, s.shape) {
+			return fmt.Errorf("backend: tensor %q has shape %v, want %v", p.Name, p.Shape, s.shape)
+		}
+		if n := numel(s.shape); len(p.Data) != n {
+			return fmt.Errorf("backend: tensor %q has %d values, its shape %v needs %d", p.Name, len(p.Data), s.shape, n)
+		}
+	}
+	return nil
+}
+
+// numel returns the number of elements of a tensor of the given shape.
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}

@@ -1,0 +1,165 @@
+package backend
+
+import (
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// softmaxCEOp computes the mean softmax cross-entropy of n×c logits against
+// n class labels (a float32 vector holding integers in [0, c); the op is not
+// differentiable with respect to them) and, in the same pass, its gradient
+// with respect to the logits, (softmax(logits) - onehot(labels)) / n, into a
+// buffer it owns. The loss is returned as a *gorgonia.F32 the op owns; the
+// float64 mean is kept in the op as well.
+//
+// Each row is shifted by its own maximum, and the log-sum-exp is computed as
+// max + log1p(sum of exp(x_j - max) over the other entries), so a row like
+// [100, 0] with label 0 gives log(1+e^-100) rather than 0 or Inf.
+type softmaxCEOp struct {
+	opID
+	ids  *idSource
+	grad buffer
+	loss G.F32
+	mean float64 // the loss of the last run, in float64
+}
+
+func newSoftmaxCEOp(ids *idSource) *softmaxCEOp {
+	return &softmaxCEOp{opID: ids.next("softmax-ce"), ids: ids}
+}
+
+func (op *softmaxCEOp) Arity() int           { return 2 }
+func (op *softmaxCEOp) OverwritesInput() int { return -1 }
+
+func (op *softmaxCEOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 1, Of: a}, a)
+}
+
+func (op *softmaxCEOp) InferShape(inputs ...G.DimSizer) (tensor.Shape, error) {
+	if len(inputs) != 2 {
+		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
+	}
+	x, okX := inputs[0].(tensor.Shape)
+	y, okY := inputs[1].(tensor.Shape)
+	if !okX || !okY || x.Dims() != 2 || y.TotalSize() != x[0] {
+		return nil, op.errorf("want n×c logits and n labels, got %v and %v", inputs[0], inputs[1])
+	}
+	return tensor.ScalarShape(), nil
+}
+
+func (op *softmaxCEOp) Do(inputs ...G.Value) (v G.Value, err error) {
+	defer op.recoverInto(&err)
+	if len(inputs) != 2 {
+		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
+	}
+	x, err := dense(inputs[0], 2)
+	if err != nil {
+		return nil, op.errorf("logits: %w", err)
+	}
+	y, err := dense(inputs[1], -1)
+	if err != nil {
+		return nil, op.errorf("labels: %w", err)
+	}
+	n, c := x.Shape()[0], x.Shape()[1]
+	labels := y.Float32s()
+	if len(labels) != n {
+		return nil, op.errorf("%d labels for %d rows", len(labels), n)
+	}
+	grad := op.grad.get(n, c).Float32s()
+	logits := x.Float32s()
+	invN := 1 / float64(n)
+	var total float64
+	for i, lf := range labels {
+		k := int(lf)
+		if float32(k) != lf || k < 0 || k >= c {
+			return nil, op.errorf("row %d: label %v is not a class in [0, %d)", i, lf, c)
+		}
+		row, g := logits[i*c:(i+1)*c], grad[i*c:(i+1)*c]
+		// Maximum and its position; a NaN in row[0] makes every
+		// comparison false and the NaN reaches the loss below.
+		mx, at := row[0], 0
+		for j, v := range row {
+			if v > mx {
+				mx, at = v, j
+			}
+		}
+		// g holds exp(x_j - max) for now; rest sums it over j != at.
+		var rest float64
+		for j, v := range row {
+			e := math.Exp(float64(v) - float64(mx))
+			g[j] = float32(e)
+			if j != at {
+				rest += e
+			}
+		}
+		total += math.Log1p(rest) + (float64(mx) - float64(row[k]))
+		scale := invN / (1 + rest)
+		for j := range g {
+			g[j] = float32(float64(g[j]) * scale)
+		}
+		g[k] -= float32(invN)
+	}
+	op.mean = total * invN
+	op.loss = G.F32(op.mean)
+	return &op.loss, nil
+}
+
+func (op *softmaxCEOp) DiffWRT(inputs int) []bool { return []bool{true, false} }
+
+func (op *softmaxCEOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 2 {
+		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
+	}
+	gop := &softmaxCEGradOp{opID: op.ids.next("softmax-ce-grad"), fwd: op, shape: inputs[0].Shape().Clone()}
+	d, err := G.ApplyOp(gop, output, grad)
+	if err != nil {
+		return nil, op.errorf("building gradient: %w", err)
+	}
+	return G.Nodes{d, nil}, nil
+}
+
+// softmaxCEGradOp hands out the gradient its softmaxCEOp computed, scaled by
+// the incoming gradient when that is not 1. Its inputs are the loss node (so
+// that it runs after the forward op) and the incoming gradient.
+type softmaxCEGradOp struct {
+	opID
+	fwd   *softmaxCEOp
+	shape tensor.Shape
+}
+
+func (op *softmaxCEGradOp) Arity() int           { return 2 }
+func (op *softmaxCEGradOp) OverwritesInput() int { return -1 }
+
+func (op *softmaxCEGradOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(a, a, G.TensorType{Dims: 2, Of: a})
+}
+
+func (op *softmaxCEGradOp) InferShape(inputs ...G.DimSizer) (tensor.Shape, error) {
+	return op.shape.Clone(), nil
+}
+
+func (op *softmaxCEGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
+	defer op.recoverInto(&err)
+	if len(inputs) != 2 {
+		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
+	}
+	s, err := scalar(inputs[1])
+	if err != nil {
+		return nil, op.errorf("incoming gradient: %w", err)
+	}
+	d := op.fwd.grad.t
+	if d == nil || !d.Shape().Eq(op.shape) {
+		return nil, op.errorf("the forward op has not run")
+	}
+	if s != 1 {
+		g := d.Float32s()
+		for i := range g {
+			g[i] *= float32(s)
+		}
+	}
+	return d, nil
+}

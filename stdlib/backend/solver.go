@@ -1,0 +1,246 @@
+package backend
+
+import (
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// Optimizer names accepted in Optimizer.Name.
+const (
+	SGD  = "sgd"
+	Adam = "adam"
+)
+
+// Optimizer configures the weight updates of a Trainer. The updates follow
+// PyTorch's torch.optim.SGD and torch.optim.Adam exactly, element by element
+// in float32 (scalar coefficients in float64):
+//
+// "sgd": d = g + WeightDecay·w; with Momentum μ > 0 the momentum buffer is
+// b = d on the first step and b = μ·b + d afterwards (dampening 0), and d is
+// replaced by d + μ·b if Nesterov is set, by b otherwise; then w -= LR·d.
+//
+// "adam" (not AdamW): g += WeightDecay·w; m = β1·m + (1-β1)·g;
+// v = β2·v + (1-β2)·g²; with t the number of steps taken so far,
+// w -= (LR/(1-β1^t)) · m / (sqrt(v)/sqrt(1-β2^t) + Eps).
+// Beta1, Beta2 and Eps left zero select PyTorch's defaults 0.9, 0.999 and
+// 1e-8 (so β1 = 0 cannot be asked for). Momentum and Nesterov must be zero
+// for Adam.
+//
+// Weight decay applies to every tensor, biases included, as with PyTorch's
+// default parameter groups.
+type Optimizer struct {
+	Name        string
+	LR          float64
+	Momentum    float64
+	WeightDecay float64
+	Beta1       float64
+	Beta2       float64
+	Eps         float64
+	Nesterov    bool
+}
+
+// withDefaults returns o with Adam's zero fields replaced by their defaults.
+func (o Optimizer) withDefaults() Optimizer {
+	if o.Name == Adam {
+		if o.Beta1 == 0 {
+			o.Beta1 = 0.9
+		}
+		if o.Beta2 == 0 {
+			o.Beta2 = 0.999
+		}
+		if o.Eps == 0 {
+			o.Eps = 1e-8
+		}
+	}
+	return o
+}
+
+// Validate reports whether o (after defaults) names a known optimizer with
+// finite hyperparameters in range: LR > 0, Momentum and WeightDecay >= 0,
+// Nesterov only with Momentum > 0, 0 <= Beta1, Beta2 < 1 and Eps > 0.
+func (o Optimizer) Validate() error {
+	o = o.withDefaults()
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"learning rate", o.LR}, {"momentum", o.Momentum}, {"weight decay", o.WeightDecay}, {"beta1", o.Beta1}, {"beta2", o.Beta2}, {"eps", o.Eps}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
+			return fmt.Errorf("backend: optimizer %s: %s %v is not a finite non-negative number", o.Name, f.name, f.v)
+		}
+	}
+	if o.LR == 0 {
+		return fmt.Errorf("backend: optimizer %s: learning rate must be positive", o.Name)
+	}
+	switch o.Name {
+	case SGD:
+		if o.Nesterov && o.Momentum == 0 {
+			return fmt.Errorf("backend: optimizer sgd: nesterov needs a positive momentum")
+		}
+		if o.Beta1 != 0 || o.Beta2 != 0 || o.Eps != 0 {
+			return fmt.Errorf("backend: optimizer sgd: beta1, beta2 and eps are Adam settings")
+		}
+	case Adam:
+		if o.Momentum != 0 || o.Nesterov {
+			return fmt.Errorf("backend: optimizer adam: momentum and nesterov are SGD settings")
+		}
+		if o.Beta1 >= 1 || o.Beta2 >= 1 {
+			return fmt.Errorf("backend: optimizer adam: betas %v, %v must be below 1", o.Beta1, o.Beta2)
+		}
+		if o.Eps == 0 {
+			return fmt.Errorf("backend: optimizer adam: eps must be positive")
+		}
+	default:
+		return fmt.Errorf("backend: unknown optimizer %q (want sgd or adam)", o.Name)
+	}
+	return nil
+}
+
+// solver updates weights from gradients. It implements gorgonia's Solver,
+// and update is the same step on plain slices.
+type solver interface {
+	G.Solver
+	// begin starts a step; update then applies it to tensor i.
+	begin()
+	update(i int, w, g []float32)
+}
+
+// newSolver returns the solver o describes.
+func newSolver(o Optimizer) (solver, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	if o.Name == Adam {
+		return &adamSolver{lr: o.LR, beta1: o.Beta1, beta2: o.Beta2, eps: o.Eps, wd: float32(o.WeightDecay)}, nil
+	}
+	return &sgdSolver{lr: float32(o.LR), mu: float32(o.Momentum), wd: float32(o.WeightDecay), nesterov: o.Nesterov}, nil
+}
+
+// stepValueGrads runs one solver step over gorgonia ValueGrads, whose values
+// and gradients must be float32 *tensor.Dense of equal size. Tensor i keeps
+// its optimizer state at index i from step to step.
+func stepValueGrads(s solver, vgs []G.ValueGrad) error {
+	s.begin()
+	for i, vg := range vgs {
+		w, err := dense(vg.Value(), -1)
+		if err != nil {
+			return fmt.Errorf("backend: solver: tensor %d: %w", i, err)
+		}
+		gv, err := vg.Grad()
+		if err != nil {
+			return fmt.Errorf("backend: solver: tensor %d: %w", i, err)
+		}
+		g, err := dense(gv, -1)
+		if err != nil {
+			return fmt.Errorf("backend: solver: gradient %d: %w", i, err)
+		}
+		if !w.Shape().Eq(g.Shape()) {
+			return fmt.Errorf("backend: solver: tensor %d has shape %v, its gradient %v", i, w.Shape(), g.Shape())
+		}
+		s.update(i, w.Float32s(), g.Float32s())
+	}
+	return nil
+}
+
+// sgdSolver is PyTorch's SGD with optional momentum, weight decay and
+// Nesterov momentum (dampening 0).
+type sgdSolver struct {
+	lr, mu, wd float32
+	nesterov   bool
+	buf        [][]float32 // momentum buffers; nil until a tensor's first step
+}
+
+// Step implements gorgonia's Solver.
+func (s *sgdSolver) Step(vgs []G.ValueGrad) error { return stepValueGrads(s, vgs) }
+
+func (s *sgdSolver) begin() {}
+
+func (s *sgdSolver) update(i int, w, g []float32) {
+	g = g[:len(w)]
+	lr, mu, wd := s.lr, s.mu, s.wd
+	if mu == 0 {
+		for j, d := range g {
+			w[j] -= lr * (d + wd*w[j])
+		}
+		return
+	}
+	for len(s.buf) <= i {
+		s.buf = append(s.buf, nil)
+	}
+	b := s.buf[i]
+	if b == nil {
+		b = make([]float32, len(w))
+		s.buf[i] = b
+		for j, d := range g {
+			d += wd * w[j]
+			b[j] = d
+			if s.nesterov {
+				d += mu * d
+			}
+			w[j] -= lr * d
+		}
+		return
+	}
+	b = b[:len(w)]
+	for j, d := range g {
+		d += wd * w[j]
+		b[j] = mu*b[j] + d
+		if s.nesterov {
+			d += mu * b[j]
+		} else {
+			d = b[j]
+		}
+		w[j] -= lr * d
+	}
+}
+
+// adamSolver is PyTorch's Adam (L2 weight decay added to the gradient, not
+// AdamW), with bias correction by the step count.
+type adamSolver struct {
+	lr, beta1, beta2, eps float64
+	wd                    float32
+	t                     int         // steps begun
+	m, v                  [][]float32 // moment estimates; nil until a tensor's first step
+	// coefficients of the current step
+	stepSize, bc2Sqrt, b1, b2, c1, c2, eps32 float32
+}
+
+// Step implements gorgonia's Solver.
+func (s *adamSolver) Step(vgs []G.ValueGrad) error { return stepValueGrads(s, vgs) }
+
+func (s *adamSolver) begin() {
+	s.t++
+	bc1 := 1 - math.Pow(s.beta1, float64(s.t))
+	bc2 := 1 - math.Pow(s.beta2, float64(s.t))
+	s.stepSize = float32(s.lr / bc1)
+	s.bc2Sqrt = float32(math.Sqrt(bc2))
+	s.b1, s.c1 = float32(s.beta1), float32(1-s.beta1)
+	s.b2, s.c2 = float32(s.beta2), float32(1-s.beta2)
+	s.eps32 = float32(s.eps)
+}
+
+func (s *adamSolver) update(i int, w, g []float32) {
+	for len(s.m) <= i {
+		s.m = append(s.m, nil)
+		s.v = append(s.v, nil)
+	}
+	if s.m[i] == nil {
+		s.m[i], s.v[i] = make([]float32, len(w)), make([]float32, len(w))
+	}
+	m, v, g := s.m[i][:len(w)], s.v[i][:len(w)], g[:len(w)]
+	for j, d := range g {
+		d += s.wd * w[j]
+		m[j] = s.b1*m[j] + s.c1*d
+		v[j] = s.b2*v[j] + s.c2*d*d
+		denom := float32(math.Sqrt(float64(v[j])))/s.bc2Sqrt + s.eps32
+		w[j] -= s.stepSize * m[j] / denom
+	}
+}
+
+// ensure the solvers satisfy gorgonia's interface.
+var (
+	_ G.Solver = (*sgdSolver)(nil)
+	_ G.Solver = (*adamSolver)(nil)
+)

@@ -1,0 +1,157 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// ErrNonFinite is wrapped by the error Trainer.Step returns when the loss is
+// NaN or infinite (typically a diverging model or non-finite inputs).
+var ErrNonFinite = errors.New("backend: loss is not finite")
+
+// maxBatch bounds the batch size so that buffer sizes cannot overflow.
+const maxBatch = 1 << 24
+
+// Trainer trains a Model in place with mini-batch gradient descent on the
+// mean softmax cross-entropy of its outputs (the logits) against class
+// labels in [0, Arch.OutputWidth()).
+//
+// A Trainer compiles its graph once, in NewTrainer, for full batches, and
+// once more, on first use, for a smaller batch (such as the last one of an
+// epoch); it keeps the graph of the most recent smaller size only. A Trainer
+// is not safe for concurrent use, and the Model it trains must not be read
+// or changed by others during a Step.
+type Trainer struct {
+	model       *Model
+	batch       int
+	in, classes int
+	solver      solver
+	full        *network
+	tail        *network // graph for the most recent batch size below batch, or nil
+	steps       int
+	closed      bool
+}
+
+// NewTrainer returns a Trainer that updates m's weights in place with opt,
+// on batches of at most batch rows. It compiles the graph for full batches
+// before returning. Call Close when done.
+//
+// The trainer keeps using m.Params' Data slices: they must not be replaced
+// (their contents may be read between steps).
+func NewTrainer(m *Model, opt Optimizer, batch int) (t *Trainer, err error) {
+	defer recoverAPI("new trainer", &err)
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if batch < 1 || batch > maxBatch {
+		return nil, fmt.Errorf("backend: batch size %d out of range [1, %d]", batch, maxBatch)
+	}
+	s, err := newSolver(opt)
+	if err != nil {
+		return nil, err
+	}
+	full, err := buildNetwork(m, batch, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Trainer{
+		model:   m,
+		batch:   batch,
+		in:      m.Arch.InputWidth(),
+		classes: m.Arch.OutputWidth(),
+		solver:  s,
+		full:    full,
+	}, nil
+}
+
+// Step trains on one batch: x holds n rows of Arch.InputWidth() values
+// (row-major) and y their n labels, 1 <= n <= the trainer's batch size. It
+// computes the mean loss over the n rows and its gradients, updates the
+// weights, and returns the loss (computed before the update).
+//
+// Step checks ctx before starting. Labels outside [0, classes), inputs of
+// the wrong size, a closed trainer or a cancelled ctx give an error and no
+// update. A NaN or infinite loss gives an error wrapping ErrNonFinite,
+// together with that loss, and no update.
+func (t *Trainer) Step(ctx context.Context, x []float32, y []int32) (loss float64, err error) {
+	defer recoverAPI("step", &err)
+	if t.closed {
+		return 0, errors.New("backend: step: trainer is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("backend: step: %w", err)
+	}
+	n := len(y)
+	if n < 1 || n > t.batch {
+		return 0, fmt.Errorf("backend: step: %d rows, want 1 to %d", n, t.batch)
+	}
+	if len(x) != n*t.in {
+		return 0, fmt.Errorf("backend: step: %d inputs for %d rows of %d", len(x), n, t.in)
+	}
+	for i, k := range y {
+		if k < 0 || int(k) >= t.classes {
+			return 0, fmt.Errorf("backend: step: label %d of row %d is not a class in [0, %d)", k, i, t.classes)
+		}
+	}
+	net, err := t.network(n)
+	if err != nil {
+		return 0, err
+	}
+	copy(net.x, x)
+	for i, k := range y {
+		net.y[i] = float32(k)
+	}
+	if err := net.run(); err != nil {
+		return 0, fmt.Errorf("backend: step: %w", err)
+	}
+	loss = net.ce.mean
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, fmt.Errorf("%w (%v, mean over %d rows)", ErrNonFinite, loss, n)
+	}
+	if err := t.solver.Step(net.vgs); err != nil {
+		return loss, err
+	}
+	t.steps++
+	return loss, nil
+}
+
+// network returns the compiled graph for batches of n rows.
+func (t *Trainer) network(n int) (*network, error) {
+	if n == t.batch {
+		return t.full, nil
+	}
+	if t.tail != nil && t.tail.rows == n {
+		return t.tail, nil
+	}
+	net, err := buildNetwork(t.model, n, true)
+	if err != nil {
+		return nil, err
+	}
+	t.tail.close()
+	t.tail = net
+	return net, nil
+}
+
+// Model returns the model being trained: the *Model given to NewTrainer,
+// whose Params the trainer updates in place. It is a view, not a copy: use
+// Model().Clone() to keep a snapshot, and do not use it concurrently with
+// Step.
+func (t *Trainer) Model() *Model { return t.model }
+
+// Steps returns the number of updates applied so far.
+func (t *Trainer) Steps() int { return t.steps }
+
+// Close releases the compiled graphs and their machines. The model stays
+// usable. Close is idempotent; Step fails after it.
+func (t *Trainer) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	t.full.close()
+	t.tail.close()
+	t.full, t.tail = nil, nil
+	return nil
+}

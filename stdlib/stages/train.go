@@ -1,0 +1,162 @@
+package stages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/mlpipe/mlpipe/interp"
+	"github.com/mlpipe/mlpipe/lang"
+	"github.com/mlpipe/mlpipe/stdlib/backend"
+	"github.com/mlpipe/mlpipe/stdlib/datasets"
+	"github.com/mlpipe/mlpipe/stdlib/value"
+)
+
+// TrainArgs are the parameters of train.
+type TrainArgs struct {
+	Model     interp.Value `mlp:"model,positional" doc:"The model to train: an architecture (initialised from the seed) or a model with weights (trained further)." kind:"model"`
+	Data      interp.Value `mlp:"data,positional" doc:"The training split." kind:"dataset"`
+	Loss      interp.Value `mlp:"loss" doc:"The objective; default cross_entropy()." kind:"loss" optional:"true"`
+	Optimizer interp.Value `mlp:"optimizer" doc:"The optimiser; default adam()." kind:"optimizer" optional:"true"`
+	Epochs    int          `mlp:"epochs" doc:"Passes over the training data." range:"[1,inf)"`
+	Batch     int          `mlp:"batch" doc:"Samples per step; the last batch of an epoch may be smaller." range:"[1,inf)"`
+	Shuffle   bool         `mlp:"shuffle" doc:"Visit the samples in a new seeded order each epoch."`
+	Seed      *int64       `mlp:"seed" doc:"Seed of the weight initialisation and shuffling; default: derived from the experiment seed and the stage's name." range:"[0,inf)"`
+}
+
+var trainDef = interp.Def[TrainArgs]{
+	Name:     "train",
+	Category: "stage",
+	Doc:      "Trains a classifier by mini-batch gradient descent on the loss; weights start from PyTorch's default initialisation.",
+	Example:  "fit = train(net, data.train, loss: cross_entropy(), optimizer: adam(lr: 1e-3), epochs: 5, batch: 128)",
+	Result:   value.TrainedType(0, 0),
+	Defaults: TrainArgs{Epochs: 10, Batch: 64, Shuffle: true},
+	Infer: func(a *TrainArgs) (lang.Type, error) {
+		in, out, err := matchWidths(a.Model, a.Data)
+		if err != nil {
+			return nil, err
+		}
+		return value.TrainedType(in, out), nil
+	},
+	Build: train,
+}
+
+// matchWidths checks a model's widths against a data set's features and
+// classes, where both are known, and returns the model's resulting widths.
+func matchWidths(model, data interp.Value) (in, out int, err error) {
+	m, d := interp.ObjectOf(model), interp.ObjectOf(data)
+	if m == nil || d == nil {
+		return 0, 0, nil
+	}
+	if m.In > 0 && d.In > 0 && m.In != d.In {
+		return 0, 0, interp.ArgErrorf("model", "the model takes %d inputs, but the data set has %d features per sample", m.In, d.In)
+	}
+	if m.Out > 0 && d.Out > 0 && m.Out != d.Out {
+		return 0, 0, interp.ArgErrorf("model", "the model has %d outputs, but the data set has %d classes", m.Out, d.Out)
+	}
+	in = m.In
+	if in == 0 {
+		in = d.In
+	}
+	return in, m.Out, nil
+}
+
+func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, error) {
+	model := a.Model.(*value.Model)
+	data := a.Data.(*value.Dataset).D
+	if data.N == 0 {
+		return nil, interp.ArgErrorf("data", "the training data set is empty")
+	}
+	features := data.Features()
+	if out := model.OutWidth(); out > 0 && out != data.Classes && data.Classes > 0 {
+		if out < data.Classes {
+			return nil, interp.ArgErrorf("model", "the model has %d outputs, but the data has %d classes", out, data.Classes)
+		}
+	}
+	if a.Loss != nil {
+		l := a.Loss.(*value.Loss)
+		if len(l.Terms) != 1 || l.Terms[0].Name != "cross_entropy" || l.Terms[0].Weight != 1 {
+			return nil, interp.ArgErrorf("loss", "train optimises cross_entropy() alone; the loss %s is not supported by this trainer", l)
+		}
+	}
+	opt := backend.Optimizer{Name: "adam", LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	if a.Optimizer != nil {
+		opt = a.Optimizer.(*value.Optimizer).Config
+	}
+	seed := env.Seed()
+	if a.Seed != nil {
+		seed = *a.Seed
+	}
+	arch, err := model.Arch(features)
+	if err != nil {
+		return nil, interp.ArgErrorf("model", "%v", err)
+	}
+	var weights *backend.Model
+	if model.Weights != nil {
+		weights = model.Weights.Clone()
+	} else if weights, err = backend.Init(arch, seed); err != nil {
+		return nil, err
+	}
+	batch := min(a.Batch, data.N)
+	tr, err := backend.NewTrainer(weights, opt, batch)
+	if err != nil {
+		return nil, err
+	}
+	defer tr.Close()
+
+	stepsPerEpoch := (data.N + batch - 1) / batch
+	progress := env.Progress(int64(a.Epochs*stepsPerEpoch), "step")
+	defer progress.Finish()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x6d6c70697065))
+	order := make([]int, data.N)
+	for i := range order {
+		order[i] = i
+	}
+	x := make([]float32, batch*features)
+	y := make([]int32, batch)
+	res := &value.Trained{}
+	start := time.Now()
+	for epoch := 1; epoch <= a.Epochs; epoch++ {
+		epochStart := time.Now()
+		if a.Shuffle {
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		var sum float64
+		for s := 0; s < stepsPerEpoch; s++ {
+			lo, hi := s*batch, min((s+1)*batch, data.N)
+			n := hi - lo
+			gather(data, order[lo:hi], x, y)
+			loss, err := tr.Step(ctx, x[:n*features], y[:n])
+			if err != nil {
+				if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+					return nil, err
+				}
+				return nil, fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)
+			}
+			sum += loss * float64(n)
+			progress.Add(1, fmt.Sprintf("epoch %d/%d loss %.4f", epoch, a.Epochs, loss))
+		}
+		secs := time.Since(epochStart).Seconds()
+		st := value.EpochStats{Epoch: epoch, Loss: sum / float64(data.N), Seconds: secs}
+		res.History = append(res.History, st)
+		if every := (a.Epochs + 9) / 10; epoch%every == 0 || epoch == a.Epochs {
+			env.Logf("epoch %d/%d  loss %.4f  %.2fs  %.0f samples/s", epoch, a.Epochs, st.Loss, secs, float64(data.N)/secs)
+		}
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.Steps = tr.Steps()
+	res.Samples = data.N * a.Epochs
+	res.Model = &value.Model{Layers: model.Layers, In: features, Weights: tr.Model().Clone()}
+	return res, nil
+}
+
+// gather copies the samples idx of d into x and y.
+func gather(d *datasets.Dataset, idx []int, x []float32, y []int32) {
+	f := d.Features()
+	for k, i := range idx {
+		copy(x[k*f:(k+1)*f], d.X[i*f:(i+1)*f])
+		y[k] = d.Y[i]
+	}
+}
