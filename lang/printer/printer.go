@@ -192,7 +192,10 @@ func (p *printer) file(f *lang.File) doc {
 			out = append(out, sep(f.Header.Start.Line-prev))
 		}
 		out = append(out, text("mlpipe "+strconv.Itoa(f.Version)))
-		if len(cs) > 0 && cs[0].At.Start.Line == f.Header.End.Line {
+		// A comment on the header's line trails it, unless a statement
+		// starts on that line before the comment.
+		if len(cs) > 0 && cs[0].At.Start.Line == f.Header.End.Line &&
+			(len(f.Stmts) == 0 || f.Stmts[0] == nil || cs[0].At.Start.Offset < f.Stmts[0].Span().Start.Offset) {
 			out = append(out, comment("  "+cs[0].Text))
 			cs = cs[1:]
 		}

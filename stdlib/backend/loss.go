@@ -57,7 +57,10 @@ func SoftmaxCrossEntropy(logits []float32, y []int32, classes int) (mean float64
 		total += math.Log1p(rest) + (mx - float64(row[k]))
 		for j := range p {
 			d := p[j] / (1 + rest)
-			if j == int(k) {
+			switch {
+			case j == int(k) && j == at:
+				d = -rest / (1 + rest) // d - 1 without cancellation
+			case j == int(k):
 				d--
 			}
 			grad[i*classes+j] = float32(d / n)

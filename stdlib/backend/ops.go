@@ -39,11 +39,11 @@ type opID struct {
 	id   int    // unique within one graph
 }
 
-func (o opID) String() string                 { return fmt.Sprintf("%s#%d", o.name, o.id) }
-func (o opID) WriteHash(h hash.Hash)          { fmt.Fprintf(h, "mlpipe/backend.%s#%d", o.name, o.id) }
-func (o opID) Hashcode() uint32               { h := fnv.New32a(); o.WriteHash(h); return h.Sum32() }
-func (o opID) CallsExtern() bool              { return false }
-func (o opID) ReturnsPtr() bool               { return true }
+func (o opID) String() string                  { return fmt.Sprintf("%s#%d", o.name, o.id) }
+func (o opID) WriteHash(h hash.Hash)           { fmt.Fprintf(h, "mlpipe/backend.%s#%d", o.name, o.id) }
+func (o opID) Hashcode() uint32                { h := fnv.New32a(); o.WriteHash(h); return h.Sum32() }
+func (o opID) CallsExtern() bool               { return false }
+func (o opID) ReturnsPtr() bool                { return true }
 func (o opID) errorf(f string, a ...any) error { return fmt.Errorf(o.name+": "+f, a...) }
 
 // recoverInto turns a panic into an error stored in *err. It is deferred by

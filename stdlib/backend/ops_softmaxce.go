@@ -100,7 +100,11 @@ func (op *softmaxCEOp) Do(inputs ...G.Value) (v G.Value, err error) {
 		for j := range g {
 			g[j] = float32(float64(g[j]) * scale)
 		}
-		g[k] -= float32(invN)
+		if k == at {
+			g[k] = float32(-rest * scale) // p_k - 1 without cancellation
+		} else {
+			g[k] = float32(float64(g[k]) - invN)
+		}
 	}
 	op.mean = total * invN
 	op.loss = G.F32(op.mean)

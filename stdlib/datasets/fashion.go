@@ -25,9 +25,10 @@ var fashionMNISTFiles = [4]string{
 // fashionMNISTInstallHint ends the error for a missing Fashion-MNIST file.
 const fashionMNISTInstallHint = "install it with `apt-get install -y dataset-fashion-mnist` " +
 	"(which puts it in " + DefaultFashionMNISTDir + "), " +
-	"or set MLPIPE_DATA (or the dir parameter) to a directory holding " +
+	"or give the dir parameter a directory holding " +
 	"train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, " +
-	"t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (also accepted without .gz)"
+	"t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (also accepted without .gz), " +
+	"or set MLPIPE_DATA to a directory whose fashion-mnist subdirectory holds them"
 
 // FashionMNISTClasses is the number of Fashion-MNIST classes (T-shirt/top,
 // Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot).

@@ -106,14 +106,18 @@ func TestLoadFashionMNISTMissing(t *testing.T) {
 	}
 }
 
+// raceEnabled is set by race_test.go under the race detector, which makes
+// loading the real Fashion-MNIST take half a minute.
+var raceEnabled = false
+
 // TestLoadFashionMNIST loads the real data set where it is installed
 // (apt-get install -y dataset-fashion-mnist).
 func TestLoadFashionMNIST(t *testing.T) {
 	if _, err := os.Stat(DefaultFashionMNISTDir); err != nil {
 		t.Skipf("Fashion-MNIST is not installed in %s (apt-get install -y dataset-fashion-mnist): %v", DefaultFashionMNISTDir, err)
 	}
-	if testing.Short() {
-		t.Skip("loading Fashion-MNIST takes about a second; skipped with -short")
+	if testing.Short() || raceEnabled {
+		t.Skip("loading Fashion-MNIST takes about a second (half a minute under -race); skipped with -short or -race")
 	}
 	train, test, err := LoadFashionMNIST("")
 	if err != nil {
