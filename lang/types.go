@@ -82,11 +82,15 @@ type Field struct {
 
 func (o *Object) String() string {
 	var dims []string
+	in, out := "in %d", "out %d"
+	if o.Kind == KindData || o.Kind == KindDataset {
+		in, out = "%d features", "%d classes"
+	}
 	if o.In > 0 {
-		dims = append(dims, fmt.Sprintf("in %d", o.In))
+		dims = append(dims, fmt.Sprintf(in, o.In))
 	}
 	if o.Out > 0 {
-		dims = append(dims, fmt.Sprintf("out %d", o.Out))
+		dims = append(dims, fmt.Sprintf(out, o.Out))
 	}
 	if len(dims) == 0 {
 		return string(o.Kind)

@@ -22,7 +22,7 @@ var mlpLexer = lexer.MustSimple([]lexer.SimpleRule{
 // it into lang nodes.
 
 type source struct {
-	Header *header `parser:"@@?"`
+	Header *header      `parser:"@@?"`
 	Stmts  []*statement `parser:"@@*"`
 }
 
@@ -36,7 +36,7 @@ type statement struct {
 	Import     *importDecl     `parser:"@@"`
 	Param      *paramDecl      `parser:"| @@"`
 	Experiment *experimentDecl `parser:"| @@"`
-	Bind       *binding       `parser:"| @@"`
+	Bind       *binding        `parser:"| @@"`
 }
 
 type importDecl struct {
@@ -48,30 +48,30 @@ type importDecl struct {
 type paramDecl struct {
 	Pos    lexer.Position
 	Tokens []lexer.Token
-	Name   *name `parser:"'param' @@"`
-	Value  *expression  `parser:"'=' @@"`
+	Name   *name       `parser:"'param' @@"`
+	Value  *expression `parser:"'=' @@"`
 }
 
 type experimentDecl struct {
 	Pos     lexer.Position
 	Tokens  []lexer.Token
 	NamePos lexer.Position
-	Name    string     `parser:"'experiment' @String"`
+	Name    string       `parser:"'experiment' @String"`
 	Attrs   []*attribute `parser:"'{' @@* '}'"`
 }
 
 type attribute struct {
 	Pos    lexer.Position
 	Tokens []lexer.Token
-	Name   *name `parser:"@@ '='"`
-	Value  *expression  `parser:"@@"`
+	Name   *name       `parser:"@@ '='"`
+	Value  *expression `parser:"@@"`
 }
 
 type binding struct {
 	Pos    lexer.Position
 	Tokens []lexer.Token
-	Name   *name `parser:"@@ '='"`
-	Value  *expression  `parser:"@@"`
+	Name   *name       `parser:"@@ '='"`
+	Value  *expression `parser:"@@"`
 }
 
 type name struct {
@@ -83,20 +83,20 @@ type name struct {
 type expression struct {
 	Pos    lexer.Position
 	Tokens []lexer.Token
-	Head   *sum   `parser:"@@"`
+	Head   *sum        `parser:"@@"`
 	Tail   []*pipeTail `parser:"@@*"`
 }
 
 type pipeTail struct {
 	Pos lexer.Position
-	Op  string  `parser:"@'|'"`
-	Y   *sum `parser:"@@"`
+	Op  string `parser:"@'|'"`
+	Y   *sum   `parser:"@@"`
 }
 
 type sum struct {
 	Pos    lexer.Position
 	Tokens []lexer.Token
-	Head   *product `parser:"@@"`
+	Head   *product   `parser:"@@"`
 	Tail   []*sumTail `parser:"@@*"`
 }
 
@@ -109,20 +109,20 @@ type sumTail struct {
 type product struct {
 	Pos    lexer.Position
 	Tokens []lexer.Token
-	Head   *unary `parser:"@@"`
+	Head   *unary         `parser:"@@"`
 	Tail   []*productTail `parser:"@@*"`
 }
 
 type productTail struct {
 	Pos lexer.Position
-	Op  string    `parser:"@('*' | '/')"`
+	Op  string `parser:"@('*' | '/')"`
 	Y   *unary `parser:"@@"`
 }
 
 type unary struct {
 	Pos    lexer.Position
 	Tokens []lexer.Token
-	Neg    bool        `parser:"@'-'?"`
+	Neg    bool     `parser:"@'-'?"`
 	X      *postfix `parser:"@@"`
 }
 
@@ -130,34 +130,34 @@ type postfix struct {
 	Pos    lexer.Position
 	Tokens []lexer.Token
 	X      *primary `parser:"@@"`
-	Sels   []*name `parser:"( '.' @@ )*"`
+	Sels   []*name  `parser:"( '.' @@ )*"`
 }
 
 type primary struct {
 	Pos    lexer.Position
 	Tokens []lexer.Token
-	Call   *call  `parser:"@@"`
-	Float  *string   `parser:"| @Float"`
-	Int    *string   `parser:"| @Int"`
-	String *string   `parser:"| @String"`
-	Bool   *string   `parser:"| @('true' | 'false')"`
-	List   *list  `parser:"| @@"`
-	Paren  *expression  `parser:"| '(' @@ ')'"`
-	Ident  *name `parser:"| @@"`
+	Call   *call       `parser:"@@"`
+	Float  *string     `parser:"| @Float"`
+	Int    *string     `parser:"| @Int"`
+	String *string     `parser:"| @String"`
+	Bool   *string     `parser:"| @('true' | 'false')"`
+	List   *list       `parser:"| @@"`
+	Paren  *expression `parser:"| '(' @@ ')'"`
+	Ident  *name       `parser:"| @@"`
 }
 
 type call struct {
 	Pos    lexer.Position
 	Tokens []lexer.Token
-	Func   *name `parser:"@@ '('"`
+	Func   *name       `parser:"@@ '('"`
 	Args   []*argument `parser:"( @@ ( ',' @@ )* ','? )? ')'"`
 }
 
 type argument struct {
 	Pos    lexer.Position
 	Tokens []lexer.Token
-	Name   *name `parser:"( @@ ':' )?"`
-	Value  *expression  `parser:"@@"`
+	Name   *name       `parser:"( @@ ':' )?"`
+	Value  *expression `parser:"@@"`
 }
 
 type list struct {

@@ -99,7 +99,7 @@ func (l *lowerer) stmt(s *statement) lang.Stmt {
 		return &lang.ImportStmt{Path: path, PathSpan: pathSpan, At: l.span(c.Pos, c.Tokens)}
 	case s.Param != nil:
 		c := s.Param
-		return &lang.ParamStmt{Name: l.ident(c.Name), Value: l.expr(c.Value), At: l.span(c.Pos, c.Tokens)}
+		return &lang.ParamStmt{Name: l.declName(c.Name), Value: l.expr(c.Value), At: l.span(c.Pos, c.Tokens)}
 	case s.Experiment != nil:
 		c := s.Experiment
 		name, nameSpan := l.unquote(c.Name, c.Tokens, "experiment name")
@@ -110,7 +110,7 @@ func (l *lowerer) stmt(s *statement) lang.Stmt {
 		return e
 	case s.Bind != nil:
 		c := s.Bind
-		return &lang.BindStmt{Name: l.ident(c.Name), Value: l.expr(c.Value), At: l.span(c.Pos, c.Tokens)}
+		return &lang.BindStmt{Name: l.declName(c.Name), Value: l.expr(c.Value), At: l.span(c.Pos, c.Tokens)}
 	}
 	return nil
 }
@@ -133,6 +133,23 @@ func (l *lowerer) unquote(raw string, tokens []lexer.Token, what string) (string
 	return v, sp
 }
 
+// keywords are the words of the grammar. The lexer reads them as
+// identifiers, so the grammar alone would accept them as names.
+var keywords = map[string]bool{
+	"mlpipe": true, "experiment": true, "param": true, "import": true, "true": true, "false": true,
+}
+
+// declName lowers the name a param or binding declares, which must not be a
+// keyword: `true = 1` or `param = 2` would define a name no expression can
+// refer to.
+func (l *lowerer) declName(c *name) *lang.Ident {
+	id := l.ident(c)
+	if keywords[id.Name] {
+		l.diags.Errorf(id.At, "syntax error: %s is a keyword and cannot be used as a name", id.Name)
+	}
+	return id
+}
+
 func (l *lowerer) ident(c *name) *lang.Ident {
 	if c == nil {
 		return &lang.Ident{}
@@ -152,7 +169,13 @@ func (l *lowerer) expr(c *expression) lang.Expr {
 	return x
 }
 
+// The lowering functions accept nil: after a syntax error participle
+// returns the tree as far as it got, with nil where a node is missing.
+
 func (l *lowerer) sum(c *sum) lang.Expr {
+	if c == nil {
+		return &lang.Ident{}
+	}
 	x := l.term(c.Head)
 	for _, op := range c.Tail {
 		y := l.term(op.Y)
@@ -162,6 +185,9 @@ func (l *lowerer) sum(c *sum) lang.Expr {
 }
 
 func (l *lowerer) term(c *product) lang.Expr {
+	if c == nil {
+		return &lang.Ident{}
+	}
 	x := l.unary(c.Head)
 	for _, op := range c.Tail {
 		y := l.unary(op.Y)
@@ -171,6 +197,9 @@ func (l *lowerer) term(c *product) lang.Expr {
 }
 
 func (l *lowerer) unary(c *unary) lang.Expr {
+	if c == nil {
+		return &lang.Ident{}
+	}
 	x := l.postfix(c.X)
 	if c.Neg {
 		return &lang.UnaryExpr{Op: "-", X: x, At: l.span(c.Pos, c.Tokens)}
@@ -179,6 +208,9 @@ func (l *lowerer) unary(c *unary) lang.Expr {
 }
 
 func (l *lowerer) postfix(c *postfix) lang.Expr {
+	if c == nil {
+		return &lang.Ident{}
+	}
 	x := l.primary(c.X)
 	for _, sel := range c.Sels {
 		id := l.ident(sel)
@@ -188,6 +220,9 @@ func (l *lowerer) postfix(c *postfix) lang.Expr {
 }
 
 func (l *lowerer) primary(c *primary) lang.Expr {
+	if c == nil {
+		return &lang.Ident{}
+	}
 	sp := l.span(c.Pos, c.Tokens)
 	switch {
 	case c.Call != nil:

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/alecthomas/participle/v2"
 	"github.com/alecthomas/participle/v2/lexer"
@@ -25,16 +27,37 @@ func Parse(filename string, src []byte) (*lang.File, error) {
 	cst, perr := fileParser.ParseBytes(filename, src)
 	f := l.file_(cst, filename, src)
 	f.Comments = comments(filename, src)
-	if f.Version != 0 && f.Version != LanguageVersion {
+	rawVersion, hasHeader := "", cst != nil && cst.Header != nil
+	if hasHeader {
+		rawVersion = cst.Header.Version
+	} else if raw, span, ok := scanHeader(l, src); ok {
+		// The parse failed before it reached the header (a lexing error
+		// anywhere in the file stops participle before it starts), but
+		// the header is there: the version decides what to report.
+		rawVersion, hasHeader = raw, true
+		f.Header = span
+		f.Version, _ = strconv.Atoi(raw)
+	}
+	if hasHeader && f.Version != LanguageVersion {
 		// A newer language may have a grammar this parser cannot read:
 		// report only the version.
 		return f, lang.Diagnostics{lang.Errorf(f.Header,
-			"this file is written for mlpipe language version %d, but this mlpipe reads version %d", f.Version, LanguageVersion).
+			"this file is written for mlpipe language version %s, but this mlpipe reads version %d", rawVersion, LanguageVersion).
 			WithNote("upgrade mlpipe to run it")}.Err()
 	}
 	if perr != nil {
-		l.diags.Add(syntaxError(filename, src, perr))
-	} else if cst.Header == nil {
+		// Lowering a partial tree can find problems only in what parsed
+		// before the syntax error; anything at or after it is an artefact
+		// of the missing part.
+		serr := syntaxError(filename, src, perr)
+		var keep lang.Diagnostics
+		for _, d := range l.diags {
+			if d.Span.IsValid() && d.Span.Start.Before(serr.Span.Start) {
+				keep.Add(d)
+			}
+		}
+		l.diags = append(keep, serr)
+	} else if !hasHeader {
 		start := lang.Pos{Offset: 0, Line: 1, Col: 1}
 		if len(f.Stmts) > 0 {
 			start = f.Stmts[0].Span().Start
@@ -105,7 +128,7 @@ func friendly(msg string, src []byte, p lang.Pos) string {
 	case strings.Contains(msg, "invalid input text"):
 		rest := src[min(p.Offset, len(src)):]
 		if len(rest) > 0 && rest[0] == '"' {
-			return "unterminated string (a string ends with \" on the same line)"
+			return badString(rest)
 		}
 		if len(rest) > 0 {
 			return fmt.Sprintf("unexpected character %q", string(rest[0]))
@@ -132,7 +155,58 @@ func comments(filename string, src []byte) []*lang.Comment {
 			return out
 		}
 		if t.Type == commentType {
-			out = append(out, &lang.Comment{Text: strings.TrimRight(t.Value, " \t\r"), At: l.textSpan(t.Pos, t.Value)})
+			text := strings.TrimRight(t.Value, " \t\r")
+			out = append(out, &lang.Comment{Text: text, At: l.textSpan(t.Pos, text)})
 		}
 	}
+}
+
+// badString explains why the string literal at the start of src does not
+// lex: an escape the language lacks, or no closing quote on its line.
+func badString(src []byte) string {
+	for i := 1; i < len(src); i++ {
+		switch src[i] {
+		case '\\':
+			if i+1 < len(src) && strings.IndexByte(`\\"nt`, src[i+1]) >= 0 {
+				i++
+				continue
+			}
+			if i+1 < len(src) && src[i+1] != '\n' && src[i+1] != '\r' {
+				r, size := utf8.DecodeRune(src[i+1:])
+				esc := string(src[i : i+1+size])
+				if r == utf8.RuneError {
+					esc = fmt.Sprintf("\\x%02x", src[i+1])
+				}
+				return fmt.Sprintf("invalid escape %s in string (the escapes are \\\\, \\\", \\n and \\t)", esc)
+			}
+		case '\n':
+			return "unterminated string (a string ends with \" on the same line)"
+		}
+	}
+	return "unterminated string (a string ends with \" on the same line)"
+}
+
+// scanHeader looks for the "mlpipe N" header among the first tokens of src,
+// skipping blanks and comments, without parsing the rest. It returns the
+// version as written and the header's span.
+func scanHeader(l *lowerer, src []byte) (string, lang.Span, bool) {
+	lex, err := mlpLexer.Lex(l.file, bytes.NewReader(src))
+	if err != nil {
+		return "", lang.Span{}, false
+	}
+	sym := mlpLexer.Symbols()
+	var toks []lexer.Token
+	for len(toks) < 2 {
+		t, err := lex.Next()
+		if err != nil || t.EOF() {
+			return "", lang.Span{}, false
+		}
+		if !l.skip[t.Type] {
+			toks = append(toks, t)
+		}
+	}
+	if toks[0].Type != sym["Ident"] || toks[0].Value != "mlpipe" || toks[1].Type != sym["Int"] {
+		return "", lang.Span{}, false
+	}
+	return toks[1].Value, lang.Span{File: l.file, Start: l.pos(toks[0].Pos), End: l.endOf(toks)}, true
 }

@@ -73,7 +73,11 @@ func firstSentence(s string) string {
 func writeComponent(w io.Writer, s *lang.ComponentSpec) {
 	fmt.Fprintf(w, "%s  (%s)\n\n", s.Name, s.Category)
 	fmt.Fprintf(w, "%s\n\n", s.Doc)
-	fmt.Fprintf(w, "Returns: %s\n\n", lang.Describe(s.Result))
+	fmt.Fprintf(w, "Returns: %s", lang.Describe(s.Result))
+	if o, ok := s.Result.(*lang.Object); ok && len(o.Fields) > 0 {
+		fmt.Fprintf(w, " (members: %s)", strings.Join(o.FieldNames(), ", "))
+	}
+	fmt.Fprint(w, "\n\n")
 	if len(s.Params) == 0 {
 		fmt.Fprintln(w, "Parameters: none")
 	} else {

@@ -77,7 +77,10 @@ cleanly; files are written atomically, so none is left half-written.`,
 // runFailed prints a run-time error, with its source line when it names a
 // stage, and returns the exit status to use.
 func (a *app) runFailed(ctx context.Context, err error, sources lang.Sources) error {
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) {
+	// signal.NotifyContext cancels with a cause describing the signal, and
+	// interp.Run reports an interruption between stages by wrapping that
+	// cause rather than context.Canceled: accept either.
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err()) || errors.Is(err, context.Cause(ctx))) {
 		fmt.Fprintln(a.stderr, "mlpipe: interrupted; the run stopped and wrote nothing further")
 		return &exitError{exitInterrupted}
 	}

@@ -9,13 +9,13 @@
 //
 // # Canonical layout
 //
-// File. The header `mlpipe N` comes first, then the statements in source
-// order (they are never reordered). Exactly one empty line follows the
-// header. Empty lines between statements are kept, so the user's grouping
-// stays, but a run of them becomes a single one; there is none at the start
-// or the end of the file. The output ends with exactly one newline, has no
-// trailing spaces, and uses "\n" line endings even if the input used
-// "\r\n".
+// File. The header `mlpipe N` comes first (N as a plain number: `mlpipe 01`
+// becomes `mlpipe 1`), then the statements in source order (they are never
+// reordered). Exactly one empty line follows the header. Empty lines between
+// statements are kept, so the user's grouping stays, but a run of them
+// becomes a single one; there is none at the start or the end of the file.
+// The output ends with exactly one newline, has no trailing spaces, and uses
+// "\n" line endings even if the input used "\r\n".
 //
 // Statements. One per line:
 //
@@ -66,8 +66,9 @@
 // too long or hold a comment; then the same rule applies to them,
 // recursively. Lists break the same way, with `]`. When a statement has
 // several outermost calls (`a(...) | b(...)`), they are considered from left
-// to right and a call is broken only if the line up to the next one does not
-// fit: what comes after a broken call's `)` stays on that line (`) | b(x)`).
+// to right: a call stays on one line if it fits there together with what
+// follows it up to the next call's `(`, and what comes after a broken call's
+// `)` stays on that `)` line (`) | b(x)`).
 // Operators are never broken around; a statement without calls or lists
 // stays on one line however long it is.
 //
@@ -81,10 +82,16 @@
 //   - a comment on the line where a statement (attribute, argument, element)
 //     ends stays at the end of that line, after its comma if it has one,
 //     separated by two spaces;
-//   - comments after the last argument or element of a call or list go on
-//     their own lines before its `)` or `]`; after the last attribute of an
-//     experiment block, before its `}`; after the last statement, at the end
-//     of the file; before the header, before the header;
+//   - a comment on its own line after the last argument or element of a
+//     call or list stays on its own line before the `)` or `]`; after the
+//     last attribute of an experiment block, before the `}`; after the last
+//     statement, at the end of the file (empty lines before it kept as
+//     between statements);
+//   - comments before the header stay before it, and a comment on the
+//     header's line trails the header (unless a statement starts on that
+//     line before the comment: then it trails the statement);
+//   - a comment just after an opening `(`, `[` or `{` goes on its own line
+//     before the first argument, element or attribute;
 //   - a comment inside a call or list forces it (and the calls and lists
 //     around it) to break, so that the comment can keep its line;
 //   - a comment somewhere no line can break (between a name and its `=`,

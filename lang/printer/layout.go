@@ -15,7 +15,7 @@ import (
 const maxWidth = 100
 
 // A doc is one of text, comment, line, concat, nest, group or ifBreak.
-type doc interface{}
+type doc any
 
 // text is literal text without newlines.
 type text string

@@ -233,17 +233,40 @@ func TestFormatExpr(t *testing.T) {
 
 // FuzzFormat checks, for every input that parses without error, that
 // Format does not panic, is idempotent, and keeps the comments and the tree.
-// The seed corpus is the golden inputs and testdata/fuzz/FuzzFormat.
+// The seed corpus is the golden inputs and outputs, the pipelines of the
+// repository and testdata/fuzz/FuzzFormat.
 func FuzzFormat(f *testing.F) {
 	for _, g := range readGoldens(f) {
 		f.Add(g.in)
+		if g.out != nil {
+			f.Add(g.out)
+		}
+	}
+	pipelines, _ := filepath.Glob("../../pipelines/*.mlp")
+	for _, file := range pipelines {
+		if src, err := os.ReadFile(file); err == nil {
+			f.Add(src)
+		}
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		if _, err := parser.Parse("fuzz.mlp", src); err != nil {
+		if !parses(t, src) {
 			return
 		}
 		checkProperties(t, "fuzz.mlp", src)
 	})
+}
+
+// parses reports whether src parses without error. A panic in the parser
+// is the parser's bug, not the printer's: the input is skipped (with a
+// message) so that the fuzzer goes on exercising the printer.
+func parses(t *testing.T, src []byte) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.Skipf("parser.Parse panics on %q: %v", src, r)
+		}
+	}()
+	_, err := parser.Parse("fuzz.mlp", src)
+	return err == nil
 }
 
 // format parses src, which must be valid, and formats it.

@@ -30,9 +30,13 @@ func (k LayerKind) String() string {
 
 // Activation names accepted in Layer.Activation.
 const (
-	ReLU     = "relu"
-	Tanh     = "tanh"
-	Sigmoid  = "sigmoid"
+	// ReLU is max(x, 0) (NaN stays NaN).
+	ReLU = "relu"
+	// Tanh is the hyperbolic tangent.
+	Tanh = "tanh"
+	// Sigmoid is 1 / (1 + exp(-x)).
+	Sigmoid = "sigmoid"
+	// Identity leaves values unchanged; it adds nothing to the graph.
 	Identity = "identity"
 )
 

@@ -23,7 +23,11 @@ type Model struct {
 }
 
 // Clone returns a deep copy of m: changing one does not change the other.
+// The clone of nil is nil.
 func (m *Model) Clone() *Model {
+	if m == nil {
+		return nil
+	}
 	c := &Model{Arch: slices.Clone(m.Arch), Params: make([]Tensor, len(m.Params))}
 	for i, p := range m.Params {
 		c.Params[i] = Tensor{Name: p.Name, Shape: slices.Clone(p.Shape), Data: slices.Clone(p.Data)}

@@ -11,8 +11,8 @@ import (
 
 // This file holds what the package's gorgonia ops share.
 //
-// How the ops cooperate with gorgonia v0.9.18's TapeMachine (see
-// /work/shared/design/gorgonia-field-notes.md):
+// How the ops cooperate with gorgonia v0.9.18's TapeMachine (measured in the
+// project's gorgonia field notes; see vm_tape.go and compile.go in gorgonia):
 //
 //   - The trainer calls Reset before every RunAll, which empties every
 //     register. An op then runs through Do, unless its output register is

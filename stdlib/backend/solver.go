@@ -9,7 +9,9 @@ import (
 
 // Optimizer names accepted in Optimizer.Name.
 const (
-	SGD  = "sgd"
+	// SGD is stochastic gradient descent, as torch.optim.SGD.
+	SGD = "sgd"
+	// Adam is Adam with L2 weight decay, as torch.optim.Adam.
 	Adam = "adam"
 )
 
@@ -162,7 +164,10 @@ func (s *sgdSolver) update(i int, w, g []float32) {
 	lr, mu, wd := s.lr, s.mu, s.wd
 	if mu == 0 {
 		for j, d := range g {
-			w[j] -= lr * (d + wd*w[j])
+			if wd != 0 {
+				d += wd * w[j]
+			}
+			w[j] -= lr * d
 		}
 		return
 	}
@@ -174,7 +179,9 @@ func (s *sgdSolver) update(i int, w, g []float32) {
 		b = make([]float32, len(w))
 		s.buf[i] = b
 		for j, d := range g {
-			d += wd * w[j]
+			if wd != 0 {
+				d += wd * w[j]
+			}
 			b[j] = d
 			if s.nesterov {
 				d += mu * d
@@ -185,7 +192,9 @@ func (s *sgdSolver) update(i int, w, g []float32) {
 	}
 	b = b[:len(w)]
 	for j, d := range g {
-		d += wd * w[j]
+		if wd != 0 {
+			d += wd * w[j]
+		}
 		b[j] = mu*b[j] + d
 		if s.nesterov {
 			d += mu * b[j]
@@ -231,7 +240,9 @@ func (s *adamSolver) update(i int, w, g []float32) {
 	}
 	m, v, g := s.m[i][:len(w)], s.v[i][:len(w)], g[:len(w)]
 	for j, d := range g {
-		d += s.wd * w[j]
+		if s.wd != 0 {
+			d += s.wd * w[j]
+		}
 		m[j] = s.b1*m[j] + s.c1*d
 		v[j] = s.b2*v[j] + s.c2*d*d
 		denom := float32(math.Sqrt(float64(v[j])))/s.bc2Sqrt + s.eps32

@@ -233,7 +233,10 @@ func TestStepErrors(t *testing.T) {
 		{name: "NaN weight", change: func(m *Model, _ *Trainer) { m.Params[2].Data[0] = nan }, nonFinite: true},
 		{name: "NaN bias", change: func(m *Model, _ *Trainer) { m.Params[3].Data[1] = nan }, nonFinite: true},
 		{name: "Inf bias", change: func(m *Model, _ *Trainer) { m.Params[3].Data[0] = inf }, y: []int32{1, 1}, nonFinite: true},
-		{name: "overflowing logits", change: func(m *Model, _ *Trainer) { m.Params[3].Data[0] = math.MaxFloat32; m.Params[2].Data[0] = math.MaxFloat32 }, x: []float32{1, 1, 1, 1, 1, 1}, nonFinite: true},
+		{name: "overflowing logits", change: func(m *Model, _ *Trainer) {
+			m.Params[3].Data[0] = math.MaxFloat32
+			m.Params[2].Data[0] = math.MaxFloat32
+		}, x: []float32{1, 1, 1, 1, 1, 1}, nonFinite: true},
 		{name: "cancelled", ctx: cancelled, want: "context canceled"},
 		{name: "closed", change: func(_ *Model, tr *Trainer) { tr.Close() }, want: "trainer is closed"},
 	}

@@ -133,6 +133,9 @@ func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, er
 				if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 					return nil, err
 				}
+				if errors.Is(err, backend.ErrNonFinite) {
+					return nil, fmt.Errorf("epoch %d, step %d: the loss diverged (%w); try a smaller learning rate", epoch, s+1, err)
+				}
 				return nil, fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)
 			}
 			sum += loss * float64(n)

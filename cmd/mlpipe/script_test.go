@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+var updateScripts = flag.Bool("update", false, "rewrite the expected files of testdata/script/*.txtar from the actual output")
+
+// statusEnv names the file where the mlpipe command of the scripts records
+// its exit status, for the script command `status`.
+const statusEnv = "MLPIPE_TEST_STATUS_FILE"
+
+// TestMain makes the test binary double as the mlpipe command: the scripts
+// run it as `exec mlpipe ...` in a separate process, so that exit statuses,
+// signals and output are the real ones.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"mlpipe": mlpipeCommand,
+	})
+}
+
+// mlpipeCommand is main, which it mirrors, plus a record of the exit status
+// for the `status` script command (testscript's exec only tells zero from
+// non-zero, and mlpipe's statuses 1, 2 and 130 mean different things).
+func mlpipeCommand() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if f := os.Getenv(statusEnv); f != "" {
+		_ = os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644)
+	}
+	os.Exit(code)
+}
+
+// TestScript runs the command-line scripts in testdata/script. Besides the
+// standard commands, the scripts may use
+//
+//	status N        the last mlpipe command exited with status N
+//	waitfile PATH   wait (up to a minute) until PATH exists
+//	sleep DURATION  pause, as in `sleep 300ms`
+//
+// and $PIPELINES, the repository's pipelines directory.
+func TestScript(t *testing.T) {
+	pipelines, err := filepath.Abs(filepath.Join("..", "..", "pipelines"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(pipelines, "quickstart.mlp")); err != nil {
+		t.Fatalf("the repository's pipelines directory: %v", err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("testdata", "script"),
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		UpdateScripts:       *updateScripts,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PIPELINES", pipelines)
+			env.Setenv(statusEnv, filepath.Join(env.WorkDir, ".mlpipe-status"))
+			// The scripts must not depend on the caller's data directory.
+			env.Setenv("MLPIPE_DATA", "")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"status":   cmdStatus,
+			"waitfile": cmdWaitFile,
+			"sleep":    cmdSleep,
+		},
+	})
+}
+
+// cmdStatus checks the exit status recorded by the last mlpipe command and
+// consumes it, so that a later mlpipe that dies without recording one (a
+// crash) is not mistaken for this one.
+func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: status N")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("usage: status N")
+	}
+	path := ts.Getenv(statusEnv)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		ts.Fatalf("no exit status recorded: mlpipe did not run, or died without returning from Main")
+	}
+	ts.Check(err)
+	ts.Check(os.Remove(path))
+	got, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	ts.Check(err)
+	if got != want {
+		ts.Fatalf("mlpipe exited with status %d, want %d", got, want)
+	}
+}
+
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	path := ts.MkAbs(args[0])
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not appear within a minute", args[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
+}
