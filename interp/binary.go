@@ -120,15 +120,12 @@ func arith(c *checker, e *lang.BinaryExpr, tx, ty lang.Type, vx, vy any, isConst
 		return lang.Invalid, nil, false
 	}
 	if t == lang.Int {
-		x, y := vx.(int64), vy.(int64)
-		switch e.Op {
-		case "+":
-			return t, x + y, true
-		case "-":
-			return t, x - y, true
-		case "*":
-			return t, x * y, true
+		r, ok := intArith(e.Op, vx.(int64), vy.(int64))
+		if !ok {
+			c.diags.Errorf(e.At, "arithmetic overflow")
+			return lang.Invalid, nil, false
 		}
+		return t, r, true
 	}
 	x, y := toFloat(vx), toFloat(vy)
 	var r float64
@@ -147,4 +144,24 @@ func arith(c *checker, e *lang.BinaryExpr, tx, ty lang.Type, vx, vy any, isConst
 		return lang.Invalid, nil, false
 	}
 	return t, r, true
+}
+
+// intArith computes x op y for op one of + - * and reports whether the
+// result fits in an int64.
+func intArith(op string, x, y int64) (int64, bool) {
+	switch op {
+	case "+":
+		r := x + y
+		return r, (x >= 0) != (y >= 0) || (r >= 0) == (x >= 0)
+	case "-":
+		r := x - y
+		return r, (x >= 0) == (y >= 0) || (r >= 0) == (x >= 0)
+	case "*":
+		if x == 0 || y == 0 {
+			return 0, true
+		}
+		r := x * y
+		return r, r/y == x && !(x == -1 && y == math.MinInt64) && !(y == -1 && x == math.MinInt64)
+	}
+	return 0, false
 }

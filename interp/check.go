@@ -2,6 +2,7 @@ package interp
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -164,7 +165,9 @@ func (c *checker) declare(id *lang.Ident) bool {
 	return true
 }
 
-var semver = regexp.MustCompile(`^v?[0-9]+(\.[0-9]+){0,2}([-+][0-9A-Za-z.-]+)?$`)
+// semver accepts 1, 1.2, 1.2.3 (with an optional v), then an optional
+// pre-release (-rc.1) and optional build metadata (+build.5), as semver.
+var semver = regexp.MustCompile(`^v?[0-9]+(\.[0-9]+){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
 
 var experimentKeys = []string{"version", "seed", "doc"}
 
@@ -446,6 +449,10 @@ func (c *checker) expr1(e lang.Expr) (lang.Type, any, bool) {
 			return lang.Invalid, nil, false
 		case t == lang.Int:
 			if isConst {
+				if v.(int64) == math.MinInt64 {
+					c.diags.Errorf(e.At, "arithmetic overflow")
+					return lang.Invalid, nil, false
+				}
 				return t, -v.(int64), true
 			}
 			return t, nil, false
@@ -600,6 +607,8 @@ func (c *checker) call(e *lang.CallExpr) lang.Type {
 				d := c.diags.Errorf(a.At, "too many positional arguments for %s", spec.Name)
 				if pos := positionalNames(spec); len(pos) > 0 {
 					d.WithNote("%s takes %s positionally; name the others, as in %s", spec.Name, strings.Join(pos, ", "), firstNamedExample(spec))
+				} else if len(spec.Params) == 0 {
+					d.WithNote("%s takes no arguments", spec.Name)
 				} else {
 					d.WithNote("%s takes only named arguments, as in %s", spec.Name, firstNamedExample(spec))
 				}

@@ -167,6 +167,9 @@ func Register[A any](r *Registry, d Def[A]) {
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
+		if !sf.IsExported() {
+			fail("field %s: a parameter field must be exported", sf.Name)
+		}
 		if !namePattern.MatchString(name) {
 			fail("field %s: parameter name %q must match %s", sf.Name, name, namePattern)
 		}
@@ -183,9 +186,15 @@ func Register[A any](r *Registry, d Def[A]) {
 		}
 		p.Type = typ
 		if e := sf.Tag.Get("enum"); e != "" {
+			if !elemIs(typ, lang.String) {
+				fail("parameter %q: an enum needs a string parameter, not %s", name, typ)
+			}
 			p.Enum = strings.Split(e, ",")
 		}
 		if rg := sf.Tag.Get("range"); rg != "" {
+			if !elemIs(typ, lang.Int) && !elemIs(typ, lang.Float) {
+				fail("parameter %q: a range needs a number parameter, not %s", name, typ)
+			}
 			if p.Range, err = lang.ParseRange(rg); err != nil {
 				fail("parameter %q: %v", name, err)
 			}
@@ -285,6 +294,14 @@ func paramType(sf reflect.StructField) (lang.Type, bool, error) {
 		}
 	}
 	return nil, false, fmt.Errorf("unsupported field type %s", sf.Type)
+}
+
+// elemIs reports whether t is b or a list of b.
+func elemIs(t lang.Type, b *lang.Basic) bool {
+	if l, ok := t.(*lang.List); ok {
+		t = l.Elem
+	}
+	return t == b
 }
 
 func basicOf(k reflect.Kind) *lang.Basic {

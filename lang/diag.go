@@ -100,8 +100,11 @@ func (ds *Diagnostics) Sort() {
 		if a.File != b.File {
 			return a.File < b.File
 		}
-		if a.Start.Offset != b.Start.Offset {
-			return a.Start.Offset < b.Start.Offset
+		if a.Start.Line != b.Start.Line {
+			return a.Start.Line < b.Start.Line
+		}
+		if a.Start.Col != b.Start.Col {
+			return a.Start.Col < b.Start.Col
 		}
 		return list[i].Message < list[j].Message
 	})

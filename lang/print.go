@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Sources maps a file name, as it appears in spans, to the file's content. The
@@ -70,33 +71,29 @@ func severityPrefix(d *Diagnostic) string {
 	return ""
 }
 
-// caret returns the marker line for span within line: spaces up to the start
-// column and one ^ per byte of the span on that line (at least one).
+// caret returns the marker line for span within line: blanks up to the start
+// column and one ^ per character of the span on that line (at least one).
+// Columns count bytes; the marker counts characters, so it lines up under
+// text that is not ASCII.
 func caret(line string, s Span) string {
-	start := s.Start.Col - 1
-	if start < 0 {
-		start = 0
+	start := min(max(s.Start.Col-1, 0), len(line))
+	end := start + 1
+	switch {
+	case s.End.Line == s.Start.Line && s.End.Col > s.Start.Col:
+		end = s.End.Col - 1
+	case s.End.Line > s.Start.Line:
+		end = len(line)
 	}
-	if start > len(line) {
-		start = len(line)
-	}
-	n := 1
-	if s.End.Line == s.Start.Line && s.End.Col > s.Start.Col {
-		n = s.End.Col - s.Start.Col
-	} else if s.End.Line > s.Start.Line {
-		n = len(line) - start
-	}
-	if n < 1 {
-		n = 1
-	}
+	end = min(max(end, start), len(line))
 	var b strings.Builder
-	for i := 0; i < start; i++ {
-		if line[i] == '\t' {
+	for _, r := range line[:start] {
+		if r == '\t' {
 			b.WriteString("    ")
 		} else {
 			b.WriteByte(' ')
 		}
 	}
+	n := max(utf8.RuneCountInString(line[start:end]), 1)
 	b.WriteString(strings.Repeat("^", n))
 	return b.String()
 }

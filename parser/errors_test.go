@@ -127,3 +127,22 @@ func TestVersionNote(t *testing.T) {
 		}
 	}
 }
+
+// TestBadEscapes checks the message for each kind of escape the language
+// lacks.
+func TestBadEscapes(t *testing.T) {
+	for _, tc := range []struct{ lit, esc string }{
+		{`"\q"`, `\q`},
+		{`"ok \n then \x41"`, `\x`},
+		{`"\u00e9"`, `\u`},
+		{"\"\\é\"", `\é`},
+		{"\"\\\xff\"", `\xff`},
+		{`"\'"`, `\'`},
+	} {
+		_, err := parser.Parse("e.mlp", []byte("mlpipe 1\nx = "+tc.lit+"\n"))
+		want := `e.mlp:2:5: syntax error: invalid escape ` + tc.esc + ` in string (the escapes are \\, \", \n and \t)`
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error %v, want %s", tc.lit, err, want)
+		}
+	}
+}

@@ -174,7 +174,7 @@ func badString(src []byte) string {
 			if i+1 < len(src) && src[i+1] != '\n' && src[i+1] != '\r' {
 				r, size := utf8.DecodeRune(src[i+1:])
 				esc := string(src[i : i+1+size])
-				if r == utf8.RuneError {
+				if r == utf8.RuneError && size == 1 {
 					esc = fmt.Sprintf("\\x%02x", src[i+1])
 				}
 				return fmt.Sprintf("invalid escape %s in string (the escapes are \\\\, \\\", \\n and \\t)", esc)

@@ -28,7 +28,11 @@ and a caret. Nothing is computed and no data is read.`,
 					failed = true
 					continue
 				}
-				fmt.Fprintf(a.stdout, "ok  %s  (%d stages)\n", path, len(checked.Bindings))
+				stages := "stages"
+				if len(checked.Bindings) == 1 {
+					stages = "stage"
+				}
+				fmt.Fprintf(a.stdout, "ok  %s  (%d %s)\n", path, len(checked.Bindings), stages)
 			}
 			if failed {
 				return &exitError{exitUsage}

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mlpipe/mlpipe/interp"
 	"github.com/mlpipe/mlpipe/lang"
 	"github.com/mlpipe/mlpipe/lang/printer"
 	"github.com/mlpipe/mlpipe/parser"
@@ -50,7 +50,7 @@ syntax error is reported and left untouched.`,
 					}
 				case write:
 					if !bytes.Equal(out, src) {
-						if err := interp.WriteFileAtomic(path, out); err != nil {
+						if err := rewriteFile(path, out); err != nil {
 							fmt.Fprintf(a.stderr, "mlpipe fmt: %v\n", err)
 							failed = true
 						}
@@ -68,4 +68,42 @@ syntax error is reported and left untouched.`,
 	cmd.Flags().BoolVarP(&write, "write", "w", false, "rewrite the files in place")
 	cmd.Flags().BoolVarP(&list, "list", "l", false, "list the files whose layout differs")
 	return cmd
+}
+
+// rewriteFile replaces the content of the file at path with data
+// atomically, through a temporary file in the same directory and a rename,
+// as interp.WriteFileAtomic does, but keeping the file's permissions, and
+// rewriting the target of a symbolic link rather than replacing the link.
+func rewriteFile(path string, data []byte) error {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	info, err := os.Stat(target)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, info.Mode().Perm())
+	}
+	if err == nil {
+		err = os.Rename(tmp, target)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }

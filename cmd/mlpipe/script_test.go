@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -102,6 +103,50 @@ func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	if got != want {
 		ts.Fatalf("mlpipe exited with status %d, want %d", got, want)
+	}
+	if panicTrace.MatchString(ts.ReadFile("stderr")) {
+		ts.Fatalf("mlpipe printed a Go panic or stack trace on stderr")
+	}
+}
+
+// panicTrace matches what a Go panic or stack dump prints.
+var panicTrace = regexp.MustCompile(`(?m)^panic: |^goroutine \d+ \[|internal error \(please report it\)`)
+
+// TestScriptConventions checks that every script follows each foreground
+// `exec mlpipe` with `status`, which checks the exact exit status and that
+// no panic trace was printed.
+func TestScriptConventions(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "script", "*.txtar"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts: %v", err)
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script, _, _ := strings.Cut(string(data), "\n-- ")
+		lines := strings.Split(script, "\n")
+		for i, line := range lines {
+			cmd := strings.TrimSpace(line)
+			if _, after, ok := strings.Cut(cmd, "] "); ok && strings.HasPrefix(cmd, "[") {
+				cmd = after // drop a condition such as [symlink]
+			}
+			cmd = strings.TrimPrefix(cmd, "! ")
+			if !strings.HasPrefix(cmd, "exec mlpipe") || strings.HasSuffix(cmd, "&") {
+				continue
+			}
+			next := ""
+			if i+1 < len(lines) {
+				next = strings.TrimSpace(lines[i+1])
+				if _, after, ok := strings.Cut(next, "] "); ok && strings.HasPrefix(next, "[") {
+					next = after
+				}
+			}
+			if !strings.HasPrefix(next, "status ") {
+				t.Errorf("%s:%d: %q is not followed by a status line", file, i+1, line)
+			}
+		}
 	}
 }
 

@@ -26,12 +26,6 @@ func Register(r *interp.Registry) {
 	interp.Register(r, limitDef)
 }
 
-// splitArgs are the split parameters shared by the loaders.
-type splitArgs struct {
-	Validation float64
-	Limit      int
-}
-
 // splitNames lists the splits a loader returns.
 func splitNames(validation float64) []string {
 	if validation > 0 {

@@ -1,6 +1,7 @@
 package stages
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,7 +62,10 @@ var reportDef = interp.Def[ReportArgs]{
 			Metrics:    map[string]float64{},
 			Samples:    m.Samples,
 		}
-		w := tabwriter.NewWriter(env.Stdout(), 0, 0, 2, ' ', 0)
+		// The table is laid out in a buffer and written at once: report
+		// stages may run concurrently, and tabwriter writes cell by cell.
+		var table bytes.Buffer
+		w := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(w, "%s\t%s\n", "metric", "value")
 		for _, n := range m.Names {
 			doc.Metrics[n] = m.Values[n]
@@ -76,6 +80,9 @@ var reportDef = interp.Def[ReportArgs]{
 			fmt.Fprintf(w, "%s\t%.2f\n", "train seconds", t.Seconds)
 		}
 		if err := w.Flush(); err != nil {
+			return nil, err
+		}
+		if _, err := env.Stdout().Write(table.Bytes()); err != nil {
 			return nil, err
 		}
 		if env.OutDir() == "" {
