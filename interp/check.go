@@ -56,7 +56,7 @@ type Checked struct {
 	Program    *lang.Program
 	Experiment Experiment
 	Params     []*Param   // in source order
-	Bindings   []*Binding // in dependency order (dependencies first; ties in source order)
+	Bindings   []*Binding // in dependency order: a depth-first walk in source order, each binding after those it uses
 	Types      map[lang.Expr]lang.Type
 	Consts     map[lang.Expr]any
 	Registry   *Registry
@@ -73,13 +73,14 @@ func (c *Checked) Param(name string) (*Param, bool) {
 }
 
 type checker struct {
-	reg    *Registry
-	diags  lang.Diagnostics
-	params map[string]*Param
-	binds  map[string]*Binding
-	decl   map[string]lang.Span // where each top-level name is declared
-	types  map[lang.Expr]lang.Type
-	consts map[lang.Expr]any
+	reg       *Registry
+	diags     lang.Diagnostics
+	paramDecl map[string]bool // every declared param, checked or not yet
+	params    map[string]*Param
+	binds     map[string]*Binding
+	decl      map[string]lang.Span // where each top-level name is declared
+	types     map[lang.Expr]lang.Type
+	consts    map[lang.Expr]any
 }
 
 // Check checks prog against the components in reg. It returns the checked
@@ -88,15 +89,22 @@ type checker struct {
 // run.
 func Check(prog *lang.Program, reg *Registry, cfg Config) (*Checked, error) {
 	c := &checker{
-		reg:    reg,
-		params: map[string]*Param{},
-		binds:  map[string]*Binding{},
-		decl:   map[string]lang.Span{},
-		types:  map[lang.Expr]lang.Type{},
-		consts: map[lang.Expr]any{},
+		reg:       reg,
+		paramDecl: map[string]bool{},
+		params:    map[string]*Param{},
+		binds:     map[string]*Binding{},
+		decl:      map[string]lang.Span{},
+		types:     map[lang.Expr]lang.Type{},
+		consts:    map[lang.Expr]any{},
 	}
 	out := &Checked{Program: prog, Types: c.types, Consts: c.consts, Registry: reg}
-	var binds []*Binding
+	// Pass 1: declare every top-level name, so that each is known before
+	// any expression is checked.
+	var (
+		binds      []*Binding
+		params     []*lang.ParamStmt
+		experiment *lang.ExperimentStmt
+	)
 	for _, f := range prog.Files {
 		if f == nil {
 			continue
@@ -104,22 +112,19 @@ func Check(prog *lang.Program, reg *Registry, cfg Config) (*Checked, error) {
 		for _, s := range f.Stmts {
 			switch s := s.(type) {
 			case *lang.ExperimentStmt:
-				if f != prog.Main {
+				switch {
+				case f != prog.Main:
 					c.diags.Errorf(s.At, "an experiment block belongs in the main file, not in an imported one")
-					continue
+				case experiment != nil:
+					c.diags.Errorf(s.At, "duplicate experiment block").WithNote("the first is at %s", experiment.At)
+				default:
+					experiment = s
 				}
-				if out.Experiment.Span.IsValid() {
-					c.diags.Errorf(s.At, "duplicate experiment block").WithNote("the first is at %s", out.Experiment.Span)
-					continue
-				}
-				out.Experiment = c.experiment(s)
 			case *lang.ParamStmt:
-				if !c.declare(s.Name) {
-					continue
+				if c.declare(s.Name) {
+					params = append(params, s)
+					c.paramDecl[s.Name.Name] = true
 				}
-				p := c.param(s)
-				c.params[p.Name] = p
-				out.Params = append(out.Params, p)
 			case *lang.BindStmt:
 				if !c.declare(s.Name) {
 					continue
@@ -130,10 +135,24 @@ func Check(prog *lang.Program, reg *Registry, cfg Config) (*Checked, error) {
 			}
 		}
 	}
-	if prog.Main != nil && !out.Experiment.Span.IsValid() {
+	// Pass 2: params in order, each overridden as soon as it is defined so
+	// that params derived from it see the override.
+	overrides := c.validateOverrides(cfg.Overrides)
+	for _, s := range params {
+		p := c.param(s)
+		if o, ok := overrides[p.Name]; ok {
+			c.override(p, o)
+		}
+		c.params[p.Name] = p
+		out.Params = append(out.Params, p)
+	}
+	// Pass 3: the experiment block, which may use params.
+	if experiment != nil {
+		out.Experiment = c.experiment(experiment)
+	} else if prog.Main != nil {
 		out.Experiment = Experiment{Name: baseName(prog.Main.Name)}
 	}
-	c.overrides(cfg.Overrides)
+	// Pass 4: the bindings, dependencies first.
 	out.Bindings = c.order(binds)
 	for _, b := range out.Bindings {
 		if b.Type == nil {
@@ -242,17 +261,18 @@ func (c *checker) param(s *lang.ParamStmt) *Param {
 	return p
 }
 
-func (c *checker) overrides(list []Override) {
-	seen := map[string]bool{}
-	names := make([]string, 0, len(c.params))
-	for n := range c.params {
+// validateOverrides reports overrides of unknown params and params set
+// twice, and returns the others by name.
+func (c *checker) validateOverrides(list []Override) map[string]Override {
+	names := make([]string, 0, len(c.paramDecl))
+	for n := range c.paramDecl {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	out := map[string]Override{}
 	for _, o := range list {
-		at := lang.Span{File: "--set " + o.Name + "=" + o.Raw}
-		p, ok := c.params[o.Name]
-		if !ok {
+		at := overrideSpan(o)
+		if !c.paramDecl[o.Name] {
 			d := c.diags.Errorf(at, "unknown param %q", o.Name).WithSuggest(lang.Suggest(o.Name, names))
 			if len(names) > 0 {
 				d.WithNote("this pipeline's params: %s", strings.Join(names, ", "))
@@ -261,35 +281,42 @@ func (c *checker) overrides(list []Override) {
 			}
 			continue
 		}
-		if seen[o.Name] {
+		if _, dup := out[o.Name]; dup {
 			c.diags.Errorf(at, "param %s is set twice", o.Name)
 			continue
 		}
-		seen[o.Name] = true
-		if p.Type == lang.Invalid {
-			continue
-		}
-		var v any
-		var t lang.Type = lang.Invalid
-		if o.Expr != nil {
-			sub := &checker{reg: c.reg, params: map[string]*Param{}, binds: map[string]*Binding{}, types: map[lang.Expr]lang.Type{}, consts: map[lang.Expr]any{}}
-			var isConst bool
-			t, v, isConst = sub.expr(o.Expr)
-			if !isConst || sub.diags.HasErrors() {
-				t = lang.Invalid
-			}
-		}
-		if p.Type == lang.String {
-			if _, isString := v.(string); !isString {
-				t, v = lang.String, o.Raw // a bare word
-			}
-		}
-		if t == lang.Invalid || !lang.AssignableTo(t, p.Type) {
-			c.diags.Errorf(at, "param %s is %s (default %s), but --set gives %q", o.Name, lang.Describe(p.Type), lang.FormatValue(p.Value), o.Raw)
-			continue
-		}
-		p.Value, p.Overridden = convertConst(v, p.Type), true
+		out[o.Name] = o
 	}
+	return out
+}
+
+func overrideSpan(o Override) lang.Span { return lang.Span{File: "--set " + o.Name + "=" + o.Raw} }
+
+// override applies o to p, checking its type against p's default.
+func (c *checker) override(p *Param, o Override) {
+	if p.Type == lang.Invalid {
+		return
+	}
+	var v any
+	var t lang.Type = lang.Invalid
+	if o.Expr != nil {
+		sub := &checker{reg: c.reg, params: map[string]*Param{}, paramDecl: map[string]bool{}, binds: map[string]*Binding{}, types: map[lang.Expr]lang.Type{}, consts: map[lang.Expr]any{}}
+		var isConst bool
+		t, v, isConst = sub.expr(o.Expr)
+		if !isConst || sub.diags.HasErrors() {
+			t = lang.Invalid
+		}
+	}
+	if p.Type == lang.String {
+		if _, isString := v.(string); !isString {
+			t, v = lang.String, o.Raw // a bare word
+		}
+	}
+	if t == lang.Invalid || !lang.AssignableTo(t, p.Type) {
+		c.diags.Errorf(overrideSpan(o), "param %s is %s (default %s), but --set gives %q", o.Name, lang.Describe(p.Type), lang.FormatValue(p.Value), o.Raw)
+		return
+	}
+	p.Value, p.Overridden = convertConst(v, p.Type), true
 }
 
 // convertConst converts ints to floats where type t expects floats.
@@ -486,6 +513,11 @@ func (c *checker) ident(e *lang.Ident) (lang.Type, any, bool) {
 			return lang.Invalid, nil, false
 		}
 		return p.Type, p.Value, true
+	}
+	if c.paramDecl[e.Name] {
+		c.diags.Errorf(e.At, "param %s is used before its declaration", e.Name).
+			WithNote("a param's default may use only the params declared before it")
+		return lang.Invalid, nil, false
 	}
 	if b, ok := c.binds[e.Name]; ok {
 		if b.Type == nil {

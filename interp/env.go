@@ -57,11 +57,24 @@ func DeriveSeed(base int64, path string) int64 {
 }
 
 // Stdout is where components print results meant for the user (tables).
+// Each Write reaches the run's output whole, never interleaved with another
+// stage's: write a table in one call.
 func (e *Env) Stdout() io.Writer {
 	if e.cfg == nil || e.cfg.Stdout == nil {
 		return io.Discard
 	}
-	return e.cfg.Stdout
+	return lockedWriter{mu: &e.cfg.logMu, w: e.cfg.Stdout}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // Logf writes one line of log output, prefixed with the stage name.
@@ -107,6 +120,9 @@ func (e *Env) WriteFile(name string, data []byte) (string, error) {
 	}
 	if !filepath.IsLocal(name) {
 		return "", fmt.Errorf("output name %q leaves the output directory", name)
+	}
+	if err := e.cfg.claim(name, e.Stage); err != nil {
+		return "", err
 	}
 	path := filepath.Join(dir, name)
 	return path, WriteFileAtomic(path, data)
@@ -157,5 +173,23 @@ type RunConfig struct {
 	// Parallel is the most stages run at once; 0 means 1.
 	Parallel int
 
-	logMu sync.Mutex
+	logMu   sync.Mutex
+	claimMu sync.Mutex
+	written map[string]string // output file name -> the stage that wrote it
+}
+
+// claim records that stage writes name, refusing a name another stage of
+// the run has written: two stages must not overwrite each other's results.
+func (c *RunConfig) claim(name, stage string) error {
+	c.claimMu.Lock()
+	defer c.claimMu.Unlock()
+	key := filepath.Clean(name)
+	if prev, ok := c.written[key]; ok && prev != stage {
+		return fmt.Errorf("output file %s is already written by stage %s; give one of them another name", name, prev)
+	}
+	if c.written == nil {
+		c.written = map[string]string{}
+	}
+	c.written[key] = stage
+	return nil
 }

@@ -230,3 +230,25 @@ func TestEnvOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestEnvWriteFileClaims: two stages of one run cannot write the same output
+// file; the second is refused and the first file is kept.
+func TestEnvWriteFileClaims(t *testing.T) {
+	dir := t.TempDir()
+	w := newWorld()
+	g, _ := compile(t, w, `mlpipe 1
+a = write("same.json", data: "a")
+b = write("same.json", data: "b")
+`)
+	if _, err := run(t, context.Background(), g, &interp.RunConfig{OutDir: dir, Parallel: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got := w.writes["same.json"]
+	if !strings.HasPrefix(got, "error: output file same.json is already written by stage ") {
+		t.Errorf("second write: %q, want a refusal", got)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "same.json"))
+	if err != nil || (string(data) != "a" && string(data) != "b") {
+		t.Errorf("same.json holds %q (%v)", data, err)
+	}
+}

@@ -263,3 +263,29 @@ func TestOverrideReachesUses(t *testing.T) {
 		t.Errorf("type of adam() = %v", c.Types[call])
 	}
 }
+
+// TestOverridesReachDerivedValues: an override takes effect where the param
+// is declared, so params derived from it and the experiment block see it.
+func TestOverridesReachDerivedValues(t *testing.T) {
+	const src = `mlpipe 1
+experiment "e" { seed = s }
+param s = 3
+param base = 1.0
+param lr = base * 2
+opt = adam(lr: lr)
+`
+	c, err := checkWith(t, src, set("s", "9"), set("base", "5.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Experiment.Seed != 9 {
+		t.Errorf("experiment seed = %d, want 9", c.Experiment.Seed)
+	}
+	lr, _ := c.Param("lr")
+	if lr.Value != 10.0 {
+		t.Errorf("lr = %v, want 10 (derived from the overridden base)", lr.Value)
+	}
+	if _, err := checkWith(t, src, set("base", "-1.0")); err == nil || !strings.Contains(err.Error(), "parameter lr of adam must be > 0, got -2.0") {
+		t.Errorf("a derived value out of range: err = %v", err)
+	}
+}

@@ -183,7 +183,7 @@ func TestLoadErrors(t *testing.T) {
 				"lib.mlp":  "mlpipe 1\ny = (\n",
 			},
 			main: "main.mlp",
-			want: "lib.mlp:3:1: syntax error: unexpected end of file (expected Postfix)",
+			want: "lib.mlp:3:1: syntax error: unexpected end of file (expected an expression)",
 		},
 		{
 			name: "newer version in an imported file",

@@ -118,7 +118,7 @@ func TestParseExprTrees(t *testing.T) {
 
 func TestParseExprErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
-		{"", "--set x:1:1: syntax error: unexpected end of file (expected Postfix)"},
+		{"", "--set x:1:1: syntax error: unexpected end of file (expected an expression)"},
 		{"1 2", `--set x:1:3: syntax error: unexpected token "2"`},
 		{"a b", `--set x:1:3: syntax error: unexpected token "b"`},
 		{"f(", "--set x:1:3: syntax error: unexpected end of file (expected \")\")"},

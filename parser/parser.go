@@ -131,13 +131,31 @@ func friendly(msg string, src []byte, p lang.Pos) string {
 			return badString(rest)
 		}
 		if len(rest) > 0 {
-			return fmt.Sprintf("unexpected character %q", string(rest[0]))
+			r, _ := utf8.DecodeRune(rest)
+			return fmt.Sprintf("unexpected character %q", string(r))
 		}
 	case strings.HasPrefix(msg, "unexpected token \"<EOF>\""):
-		return "unexpected end of file" + strings.TrimPrefix(msg, "unexpected token \"<EOF>\"")
+		msg = "unexpected end of file" + strings.TrimPrefix(msg, "unexpected token \"<EOF>\"")
 	}
-	return msg
+	return ruleNames.Replace(msg)
 }
+
+// ruleNames rewrites the grammar's rule names, which participle puts in
+// "expected ..." messages, into words.
+var ruleNames = strings.NewReplacer(
+	"expected Postfix", "expected an expression",
+	"expected Unary", "expected an expression",
+	"expected Product", "expected an expression",
+	"expected Sum", "expected an expression",
+	"expected Expression", "expected an expression",
+	"expected Primary", "expected an expression",
+	"\"=\" Expression", "\"=\" and a value",
+	"expected Name", "expected a name",
+	"expected Argument", "expected an argument",
+	"<ident>", "a name",
+	"<string>", "a string",
+	"<int>", "an integer",
+)
 
 // comments returns every comment in src, in order. It lexes the file again
 // with the same rules; on a lexing error it returns what it found so far.

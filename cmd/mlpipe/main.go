@@ -64,6 +64,13 @@ parameter types and ranges, kinds of values and widths across stages, with
 each problem reported at file:line:col.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// mlpipe alone is a usage error: show what it takes.
+			cmd.SetOut(stderr)
+			_ = cmd.Help()
+			return &exitError{exitUsage}
+		},
 	}
 	root.SetArgs(args)
 	root.SetOut(stdout)

@@ -87,9 +87,6 @@ var digitsDef = interp.Def[DigitsArgs]{
 	Result:   value.DataType([]int{8, 8}, 10, "train", "test"),
 	Defaults: DigitsArgs{Test: 0.2},
 	Infer: func(a *DigitsArgs) (lang.Type, error) {
-		if a.Test+a.Validation >= 1 {
-			return nil, interp.ArgErrorf("validation", "test (%g) and validation (%g) fractions leave no training data", a.Test, a.Validation)
-		}
 		return value.DataType([]int{8, 8}, 10, splitNames(a.Validation)...), nil
 	},
 	Build: func(ctx context.Context, env *interp.Env, a *DigitsArgs) (interp.Value, error) {
