@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -222,5 +223,41 @@ func TestFashionMLPSmoke(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "accuracy") {
 		t.Errorf("no metrics table:\n%s", stdout.String())
+	}
+}
+
+// fencedBlock matches a fenced code block of Markdown; group 1 is its text.
+var fencedBlock = regexp.MustCompile("(?s)```[a-z]*\n(.*?)```")
+
+// TestReadmeExamples: every complete pipeline shown in README.md (a code
+// block starting with the header) is one of the shipped pipelines, byte for
+// byte, so the README cannot drift from what is tested.
+func TestReadmeExamples(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped := map[string]string{}
+	files, _ := filepath.Glob("*.mlp")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shipped[string(data)] = f
+	}
+	n := 0
+	for _, m := range fencedBlock.FindAllStringSubmatch(string(readme), -1) {
+		b := m[1]
+		if !strings.HasPrefix(b, "mlpipe 1\n") {
+			continue
+		}
+		n++
+		if _, ok := shipped[b]; !ok {
+			t.Errorf("README.md shows a pipeline that is not a file of pipelines/ (or differs from it):\n%s", b)
+		}
+	}
+	if n < 3 {
+		t.Errorf("README.md shows %d complete pipelines, want at least 3", n)
 	}
 }
