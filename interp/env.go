@@ -129,8 +129,14 @@ func (e *Env) WriteFile(name string, data []byte) (string, error) {
 }
 
 // WriteFileAtomic writes data to path through a temporary file in the same
-// directory and a rename, creating the directory if needed.
+// directory and a rename, creating the directory if needed. The file gets
+// mode 0644.
 func WriteFileAtomic(path string, data []byte) error {
+	return WriteFileAtomicPerm(path, data, 0o644)
+}
+
+// WriteFileAtomicPerm is WriteFileAtomic with the file mode perm.
+func WriteFileAtomicPerm(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -148,7 +154,7 @@ func WriteFileAtomic(path string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp, 0o644)
+		err = os.Chmod(tmp, perm)
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlpipe/mlpipe/interp"
 	"github.com/mlpipe/mlpipe/lang"
 	"github.com/mlpipe/mlpipe/lang/printer"
 	"github.com/mlpipe/mlpipe/parser"
@@ -71,8 +72,7 @@ syntax error is reported and left untouched.`,
 }
 
 // rewriteFile replaces the content of the file at path with data
-// atomically, through a temporary file in the same directory and a rename,
-// as interp.WriteFileAtomic does, but keeping the file's permissions, and
+// atomically (interp.WriteFileAtomicPerm), keeping the file's permissions and
 // rewriting the target of a symbolic link rather than replacing the link.
 func rewriteFile(path string, data []byte) error {
 	target, err := filepath.EvalSymlinks(path)
@@ -83,27 +83,8 @@ func rewriteFile(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, info.Mode().Perm())
-	}
-	if err == nil {
-		err = os.Rename(tmp, target)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err := interp.WriteFileAtomicPerm(target, data, info.Mode().Perm()); err != nil {
+		return fmt.Errorf("mlpipe fmt: %w", err)
 	}
 	return nil
 }
