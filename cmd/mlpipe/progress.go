@@ -13,11 +13,36 @@ import (
 	"github.com/mlpipe/mlpipe/interp"
 )
 
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// logWriter returns where log lines go: w itself, or on a terminal a writer
+// that first clears the line, so a log line does not run into a progress
+// bar (the bar redraws itself below it).
+func logWriter(w io.Writer) io.Writer {
+	if isTerminal(w) {
+		return clearLineWriter{w}
+	}
+	return w
+}
+
+type clearLineWriter struct{ w io.Writer }
+
+func (c clearLineWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(c.w, "\r\x1b[K"); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
 // newProgressFunc returns the progress display for w: a bar on a terminal,
 // plain lines otherwise: at most one every 10 seconds, and only after the
 // first 10 seconds, since stages log their own milestones.
 func newProgressFunc(w io.Writer) interp.ProgressFunc {
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if isTerminal(w) {
 		return func(stage string, total int64, unit string) interp.Progress {
 			bar := progressbar.NewOptions64(total,
 				progressbar.OptionSetWriter(w),

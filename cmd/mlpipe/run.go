@@ -54,7 +54,7 @@ cleanly; files are written atomically, so none is left half-written.`,
 			cfg := &interp.RunConfig{
 				OutDir:   out,
 				Stdout:   a.stdout,
-				Log:      a.stderr,
+				Log:      logWriter(a.stderr),
 				Progress: newProgressFunc(a.stderr),
 				Parallel: parallel,
 			}
