@@ -50,6 +50,7 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 type app struct {
 	stdout, stderr io.Writer
 	registry       *interp.Registry
+	backend        backendFlags
 }
 
 // Main runs the mlpipe command line with args and returns the exit status.
@@ -72,6 +73,7 @@ each problem reported at file:line:col.`,
 			return &exitError{exitUsage}
 		},
 	}
+	a.backend.register(root)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,9 +18,10 @@ import (
 
 func (a *app) runCmd() *cobra.Command {
 	var (
-		sets     []string
-		out      string
-		parallel int
+		sets       []string
+		out        string
+		parallel   int
+		cpuProfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -37,6 +39,10 @@ cleanly; files are written atomically, so none is left half-written.`,
 			}
 			checked, sources := a.load(args[0], overrides)
 			if checked == nil {
+				return &exitError{exitUsage}
+			}
+			if _, err := a.backend.setup(); err != nil {
+				fmt.Fprintf(a.stderr, "mlpipe: %v\n", err)
 				return &exitError{exitUsage}
 			}
 			graph, err := interp.Compile(checked)
@@ -58,6 +64,14 @@ cleanly; files are written atomically, so none is left half-written.`,
 				Progress: newProgressFunc(a.stderr),
 				Parallel: parallel,
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					fmt.Fprintf(a.stderr, "mlpipe: %v\n", err)
+					return &exitError{exitUsage}
+				}
+				defer stop()
+			}
 			fmt.Fprintf(a.stderr, "running %s (experiment %q, seed %d) -> %s\n", args[0], checked.Experiment.Name, checked.Experiment.Seed, out)
 			start := time.Now()
 			_, err = interp.Run(cmd.Context(), graph, cfg)
@@ -71,6 +85,7 @@ cleanly; files are written atomically, so none is left half-written.`,
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a param: `NAME=VALUE` (repeatable)")
 	cmd.Flags().StringVar(&out, "out", "", "output `DIR` (default runs/EXPERIMENT/TIMESTAMP)")
 	cmd.Flags().IntVar(&parallel, "parallel", 2, "run at most `N` independent stages at once")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `FILE` (for go tool pprof)")
 	return cmd
 }
 
@@ -92,6 +107,23 @@ func (a *app) runFailed(ctx context.Context, err error, sources lang.Sources) er
 	}
 	fmt.Fprintf(a.stderr, "mlpipe: %v\n", err)
 	return &exitError{exitRunFailed}
+}
+
+// startCPUProfile starts pprof CPU profiling into path and returns the
+// function that stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write the CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot start the CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -20,9 +20,14 @@ func (a *app) versionCmd() *cobra.Command {
 		Short: "Print mlpipe's version, language version and compute backend",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := a.backend.setup(); err != nil {
+				fmt.Fprintf(a.stderr, "mlpipe: %v\n", err)
+				return &exitError{exitUsage}
+			}
 			fmt.Fprintf(a.stdout, "mlpipe %s\n", Version)
 			fmt.Fprintf(a.stdout, "language: mlpipe %d\n", parser.LanguageVersion)
 			fmt.Fprintf(a.stdout, "backend: %s\n", backend.Describe())
+			fmt.Fprintf(a.stdout, "threads: GOMAXPROCS %d of %d cores\n", runtime.GOMAXPROCS(0), runtime.NumCPU())
 			rev := "unknown"
 			if info, ok := debug.ReadBuildInfo(); ok {
 				for _, s := range info.Settings {

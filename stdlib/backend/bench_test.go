@@ -10,6 +10,7 @@ import (
 // ReLU) on batches of 128, the shape of the Fashion-MNIST peer in
 // /work/shared/bench/torch_fashion_peer.py.
 func BenchmarkStep(b *testing.B) {
+	useBLASFromEnv(b)
 	arch := Arch{
 		{Kind: Linear, In: 784, Out: 256, Bias: true},
 		{Kind: Activation, Activation: ReLU},

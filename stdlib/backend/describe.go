@@ -1,10 +1,7 @@
 package backend
 
 // Describe names the compute backend in use, for `mlpipe version` and run
-// records: the autodiff engine, the BLAS and the element type.
+// records: the autodiff engine, the element type and the BLAS.
 func Describe() string {
-	return "gorgonia v0.9.18 (TapeMachine, float32), BLAS: " + blasName
+	return "gorgonia v0.9.18 (TapeMachine, float32), BLAS: " + CurrentBLAS().String()
 }
-
-// blasName names the BLAS implementation gorgonia uses.
-const blasName = "gonum pure Go"

@@ -3,6 +3,8 @@ package backend
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	G "gorgonia.org/gorgonia"
 )
@@ -161,42 +163,51 @@ func (s *sgdSolver) begin() {}
 
 func (s *sgdSolver) update(i int, w, g []float32) {
 	g = g[:len(w)]
-	lr, mu, wd := s.lr, s.mu, s.wd
-	if mu == 0 {
-		for j, d := range g {
-			if wd != 0 {
-				d += wd * w[j]
-			}
-			w[j] -= lr * d
-		}
+	k := sgdKernel{lr: s.lr, mu: s.mu, wd: s.wd, nesterov: s.nesterov}
+	if k.mu == 0 {
+		parallelChunks(len(w), func(lo, hi int) { k.plain(w[lo:hi], g[lo:hi]) })
 		return
 	}
 	for len(s.buf) <= i {
 		s.buf = append(s.buf, nil)
 	}
-	b := s.buf[i]
-	if b == nil {
-		b = make([]float32, len(w))
-		s.buf[i] = b
-		for j, d := range g {
-			if wd != 0 {
-				d += wd * w[j]
-			}
-			b[j] = d
-			if s.nesterov {
-				d += mu * d
-			}
-			w[j] -= lr * d
-		}
-		return
+	first := s.buf[i] == nil
+	if first {
+		s.buf[i] = make([]float32, len(w))
 	}
-	b = b[:len(w)]
+	b := s.buf[i][:len(w)]
+	parallelChunks(len(w), func(lo, hi int) { k.momentum(w[lo:hi], g[lo:hi], b[lo:hi], first) })
+}
+
+// sgdKernel holds the coefficients of the SGD update.
+type sgdKernel struct {
+	lr, mu, wd float32
+	nesterov   bool
+}
+
+// plain is w -= lr (g + wd w).
+func (k sgdKernel) plain(w, g []float32) {
+	g = g[:len(w)]
+	lr, wd := k.lr, k.wd
 	for j, d := range g {
-		if wd != 0 {
-			d += wd * w[j]
+		w[j] -= lr * (d + wd*w[j])
+	}
+}
+
+// momentum is PyTorch's SGD with momentum (dampening 0): b = mu b + d (b = d
+// on the first step), then w -= lr (d + mu b) with Nesterov, else lr b,
+// where d = g + wd w.
+func (k sgdKernel) momentum(w, g, b []float32, first bool) {
+	g, b = g[:len(w)], b[:len(w)]
+	lr, mu, wd := k.lr, k.mu, k.wd
+	for j, d := range g {
+		d += wd * w[j]
+		if first {
+			b[j] = d
+		} else {
+			b[j] = mu*b[j] + d
 		}
-		b[j] = mu*b[j] + d
-		if s.nesterov {
+		if k.nesterov {
 			d += mu * b[j]
 		} else {
 			d = b[j]
@@ -239,15 +250,65 @@ func (s *adamSolver) update(i int, w, g []float32) {
 		s.m[i], s.v[i] = make([]float32, len(w)), make([]float32, len(w))
 	}
 	m, v, g := s.m[i][:len(w)], s.v[i][:len(w)], g[:len(w)]
-	for j, d := range g {
-		if s.wd != 0 {
-			d += s.wd * w[j]
+	k := adamKernel{b1: s.b1, c1: s.c1, b2: s.b2, c2: s.c2, stepSize: s.stepSize, invBC2Sqrt: 1 / s.bc2Sqrt, eps: s.eps32, wd: s.wd}
+	parallelChunks(len(w), func(lo, hi int) { k.apply(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]) })
+}
+
+// adamKernel holds one step's coefficients of the Adam update.
+type adamKernel struct {
+	b1, c1, b2, c2, stepSize, invBC2Sqrt, eps, wd float32
+}
+
+// applyGo updates w with gradient g and moments m and v (all of one
+// length): m = b1 m + (1-b1) d; v = b2 v + (1-b2) d²; w -= lr/bc1 · m /
+// (√v/√bc2 + eps), where d = g + wd w. It is the reference for the
+// vectorised kernel (kernels_cgo.go), which must agree with it bit for bit.
+func (k adamKernel) applyGo(w, g, m, v []float32) {
+	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
+	b1, c1, b2, c2, step, inv, eps := k.b1, k.c1, k.b2, k.c2, k.stepSize, k.invBC2Sqrt, k.eps
+	if k.wd != 0 {
+		wd := k.wd
+		for j := range w {
+			d := g[j] + wd*w[j]
+			mj := b1*m[j] + c1*d
+			vj := b2*v[j] + c2*d*d
+			m[j], v[j] = mj, vj
+			w[j] -= step * mj / (float32(math.Sqrt(float64(vj)))*inv + eps)
 		}
-		m[j] = s.b1*m[j] + s.c1*d
-		v[j] = s.b2*v[j] + s.c2*d*d
-		denom := float32(math.Sqrt(float64(v[j])))/s.bc2Sqrt + s.eps32
-		w[j] -= s.stepSize * m[j] / denom
+		return
 	}
+	for j := range w {
+		d := g[j]
+		mj := b1*m[j] + c1*d
+		vj := b2*v[j] + c2*d*d
+		m[j], v[j] = mj, vj
+		w[j] -= step * mj / (float32(math.Sqrt(float64(vj)))*inv + eps)
+	}
+}
+
+// parallelMin is the least number of elements worth splitting an
+// element-wise update across goroutines.
+const parallelMin = 1 << 15
+
+// parallelChunks calls f on contiguous chunks covering [0, n): one chunk
+// per available processor (GOMAXPROCS) for large n, else one.
+func parallelChunks(n int, f func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/parallelMin)
+	if workers <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := chunk; lo < n; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			f(lo, hi)
+		}(lo, min(lo+chunk, n))
+	}
+	f(0, min(chunk, n))
+	wg.Wait()
 }
 
 // ensure the solvers satisfy gorgonia's interface.
