@@ -2,7 +2,6 @@ package backend
 
 import (
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
@@ -10,20 +9,10 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// useBLASFromEnv selects the BLAS named by MLPIPE_BLAS (default: pure Go)
-// for a benchmark, so `MLPIPE_BLAS=openblas go test -bench .` times
-// OpenBLAS.
+// useBLASFromEnv logs the BLAS a benchmark runs on (TestMain selected it
+// from MLPIPE_BLAS: `MLPIPE_BLAS=go go test -bench .` times pure Go).
 func useBLASFromEnv(tb testing.TB) {
-	choice := BLAS(os.Getenv("MLPIPE_BLAS"))
-	if choice == "" {
-		choice = BLASGo
-	}
-	info, err := UseBLAS(choice)
-	if err != nil {
-		tb.Skip(err)
-	}
-	tb.Logf("BLAS: %s", info)
-	tb.Cleanup(func() { UseBLAS(BLASGo) })
+	tb.Logf("BLAS: %s", CurrentBLAS())
 }
 
 // TestOpenBLASMatchesGonum: every transpose case and awkward sizes,
@@ -122,7 +111,11 @@ func TestCheckGemmPanics(t *testing.T) {
 }
 
 func TestUseBLAS(t *testing.T) {
-	t.Cleanup(func() { UseBLAS(BLASGo) })
+	before := CurrentBLAS()
+	t.Cleanup(func() {
+		UseBLAS(before.Name)
+		SetBLASThreads(before.Threads)
+	})
 	info, err := UseBLAS(BLASGo)
 	if err != nil || info.Name != BLASGo || !strings.Contains(Describe(), "gonum pure Go") {
 		t.Fatalf("go: %v %v %s", info, err, Describe())
