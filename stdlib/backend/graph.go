@@ -29,6 +29,9 @@ func (s *idSource) next(name string) opID {
 // (for Predict) or a forward and backward graph (for a Trainer). The
 // weight nodes are bound to tensors backed by the Model's Params data, so
 // updating those slices updates the graph's weights.
+//
+// Every value of the graph is a matrix with one row per sample; spatial
+// layers read and write rows of C·H·W values (see ops_conv.go).
 type network struct {
 	rows int
 	vm   G.VM
@@ -36,18 +39,24 @@ type network struct {
 	out  *G.Node   // the output (logits) node
 
 	// Training graphs only.
-	y   []float32     // backing of the bound label tensor
-	ce  *softmaxCEOp  // the loss op, holding the loss of the last run
-	vgs []G.ValueGrad // weight nodes in Model.Params order; Grad() gives their gradients after a run
+	y   []float32      // backing of the bound label tensor
+	ce  *softmaxCEOp   // the loss op, holding the loss of the last run
+	vgs []G.ValueGrad  // trained weight nodes in Model.Params order; Grad() gives their gradients after a run
+	bns []*batchNormOp // batch norms whose running statistics commit updates
 }
 
 // buildNetwork compiles m's architecture for batches of rows rows, with the
-// loss and the weight gradients if train is set. m must be valid.
+// loss and the weight gradients if train is set (batch norms then use
+// batch statistics, else their running statistics). m must be valid.
 func buildNetwork(m *Model, rows int, train bool) (net *network, err error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	defer recoverAPI("building graph", &err)
 
+	shapes, err := m.Arch.shapes()
+	if err != nil {
+		return nil, err
+	}
 	in := m.Arch.InputWidth()
 	net = &network{rows: rows, x: make([]float32, rows*in)}
 	g := G.NewGraph()
@@ -58,20 +67,47 @@ func buildNetwork(m *Model, rows int, train bool) (net *network, err error) {
 	h := x
 	var weights G.Nodes
 	params := m.Params
-	for i, l := range m.Arch {
+	next := func() Tensor {
+		p := params[0]
+		params = params[1:]
+		return p
+	}
+	// weight binds the next tensor (a trained one) to a node.
+	weight := func(shape ...int) *G.Node {
+		p := next()
+		if shape == nil {
+			shape = p.Shape
+		}
+		n := paramNode(g, p.Name, shape, p.Data)
+		weights = append(weights, n)
+		return n
+	}
+	// order lists the layers in the order they are built: as in the Arch,
+	// except that ReLU then max pooling is built as max pooling then ReLU,
+	// which is exactly the same function with the same gradients (ReLU is
+	// monotone, and the identity where it is not 0, so it moves no maximum
+	// and breaks no tie that matters) on fewer values. Neither layer has
+	// tensors, so the Params order is unchanged.
+	order := make([]int, len(m.Arch))
+	for i := range order {
+		order[i] = i
+	}
+	for i := 0; i+1 < len(order); i++ {
+		if l := m.Arch[i]; l.Kind == Activation && l.Activation == ReLU && m.Arch[i+1].Kind == MaxPool2d {
+			order[i], order[i+1] = i+1, i
+			i++
+		}
+	}
+	for _, i := range order {
+		l, s := m.Arch[i], shapes[i]
 		switch l.Kind {
 		case Linear:
-			w := weightNode(g, params[0])
-			params = params[1:]
-			weights = append(weights, w)
+			w := weight()
 			if h, err = G.ApplyOp(newMatMulOp(ids, false, true, h != x), h, w); err != nil {
 				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
 			}
 			if l.Bias {
-				b := weightNode(g, params[0])
-				params = params[1:]
-				weights = append(weights, b)
-				if h, err = G.ApplyOp(newBiasAddOp(ids), h, b); err != nil {
+				if h, err = G.ApplyOp(newBiasAddOp(ids), h, weight()); err != nil {
 					return nil, fmt.Errorf("backend: layer %d bias: %w", i, err)
 				}
 			}
@@ -82,6 +118,45 @@ func buildNetwork(m *Model, rows int, train bool) (net *network, err error) {
 			if h, err = G.ApplyOp(newActivationOp(ids, l.Activation), h); err != nil {
 				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
 			}
+		case Conv2d:
+			win, werr := newWindow(s, l.Kernel, l.Stride, l.Padding, 1)
+			if werr != nil {
+				return nil, fmt.Errorf("backend: layer %d: %w", i, werr)
+			}
+			geom := convGeom{window: win, out: l.Out}
+			inputs := G.Nodes{h, weight(l.Out, geom.kdim())} // the weight as an out × in·k·k matrix
+			if l.Bias {
+				inputs = append(inputs, weight())
+			}
+			if h, err = G.ApplyOp(newConv2dOp(ids, geom, l.Bias, h != x), inputs...); err != nil {
+				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
+			}
+		case BatchNorm2d:
+			gamma, beta := weight(), weight()
+			runMean, runVar, tracked := next(), next(), next()
+			if train {
+				op := newBatchNormOp(ids, s.c, s.h*s.w, h != x)
+				op.runMean, op.runVar, op.tracked = runMean.Data, runVar.Data, tracked.Data
+				net.bns = append(net.bns, op)
+				h, err = G.ApplyOp(op, h, gamma, beta)
+			} else {
+				rm := paramNode(g, runMean.Name, runMean.Shape, runMean.Data)
+				rv := paramNode(g, runVar.Name, runVar.Shape, runVar.Data)
+				h, err = G.ApplyOp(newBatchNormEvalOp(ids, s.c, s.h*s.w), h, gamma, beta, rm, rv)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
+			}
+		case MaxPool2d:
+			win, werr := newWindow(s, l.Kernel, l.Stride, l.Padding, l.Kernel)
+			if werr != nil {
+				return nil, fmt.Errorf("backend: layer %d: %w", i, werr)
+			}
+			if h, err = G.ApplyOp(newMaxPoolOp(ids, win, train), h); err != nil {
+				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
+			}
+		case Flatten:
+			// Rows are stored flat already.
 		}
 	}
 	net.out = h
@@ -110,13 +185,26 @@ func buildNetwork(m *Model, rows int, train bool) (net *network, err error) {
 	return net, nil
 }
 
-// weightNode returns an input node bound to a tensor backed by p.Data.
-func weightNode(g *G.ExprGraph, p Tensor) *G.Node {
-	v := tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(p.Data))
-	if len(p.Shape) == 1 {
-		return G.NewVector(g, G.Float32, G.WithShape(p.Shape...), G.WithName(p.Name), G.WithValue(v))
+// paramNode returns an input node of the given shape (a vector, a matrix
+// or a higher tensor) bound to a tensor backed by data.
+func paramNode(g *G.ExprGraph, name string, shape []int, data []float32) *G.Node {
+	v := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+	switch len(shape) {
+	case 1:
+		return G.NewVector(g, G.Float32, G.WithShape(shape...), G.WithName(name), G.WithValue(v))
+	case 2:
+		return G.NewMatrix(g, G.Float32, G.WithShape(shape...), G.WithName(name), G.WithValue(v))
 	}
-	return G.NewMatrix(g, G.Float32, G.WithShape(p.Shape...), G.WithName(p.Name), G.WithValue(v))
+	return G.NewTensor(g, G.Float32, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(v))
+}
+
+// commit folds the batch statistics of the last run into the running
+// statistics of the model's batch norms. The trainer calls it once it
+// accepts a step.
+func (n *network) commit() {
+	for _, bn := range n.bns {
+		bn.commit()
+	}
 }
 
 // run executes the compiled program once on the current contents of the

@@ -6,17 +6,25 @@ import (
 	"slices"
 )
 
-// Tensor is a named weight tensor: row-major float32 values with PyTorch
-// state_dict naming ("0.weight", "0.bias", "2.weight", ...; see Arch).
+// Tensor is a named tensor of a model: row-major float32 values with
+// PyTorch state_dict naming and shapes ("0.weight", "0.bias",
+// "1.running_mean", ...; see Arch). A scalar (num_batches_tracked) has an
+// empty Shape and one value.
 type Tensor struct {
 	Name  string
 	Shape []int
 	Data  []float32
 }
 
-// Model is an architecture with its weights. Params holds, for each Linear
-// layer in order, its weight and then (if the layer has one) its bias, as
-// Init creates them.
+// Model is an architecture with its weights. Params holds the tensors of
+// the layers in order, as a PyTorch state_dict of the same nn.Sequential
+// lists them and Init creates them: for each Linear or Conv2d layer its
+// weight and then (if the layer has one) its bias; for each BatchNorm2d
+// layer i its trained "i.weight" and "i.bias" and then its buffers
+// "i.running_mean", "i.running_var" (shape [C]) and "i.num_batches_tracked"
+// (a scalar counting the training steps that updated the running
+// statistics, stored as a float32, so exact up to 2^24 steps). Buffers are updated by a Trainer's
+// steps but are not trained by its optimizer.
 type Model struct {
 	Arch   Arch
 	Params []Tensor

@@ -7,8 +7,11 @@ import (
 
 // Predict returns m's outputs (the logits) for the n rows of x, n ×
 // Arch.OutputWidth() values row-major, computed batch rows at a time (the
-// last batch may be smaller). It compiles its graphs on each call and
-// releases them before returning; ctx is checked before every batch.
+// last batch may be smaller). The model runs in eval mode, as a PyTorch
+// module after model.eval(): batch norms use their running statistics, so
+// each row's output does not depend on the other rows. It compiles its
+// graphs on each call and releases them before returning; ctx is checked
+// before every batch.
 func Predict(ctx context.Context, m *Model, x []float32, n int, batch int) (out []float32, err error) {
 	defer recoverAPI("predict", &err)
 	if err := m.Validate(); err != nil {

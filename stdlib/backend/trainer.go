@@ -18,6 +18,11 @@ const maxBatch = 1 << 24
 // mean softmax cross-entropy of its outputs (the logits) against class
 // labels in [0, Arch.OutputWidth()).
 //
+// The model runs in training mode, as a PyTorch module after model.train():
+// batch norms normalise with the statistics of the batch, and each
+// successful Step also updates their running statistics (buffers the
+// optimizer does not touch).
+//
 // A Trainer compiles its graph once, in NewTrainer, for full batches, and
 // once more, on first use, for a smaller batch (such as the last one of an
 // epoch); it keeps the graph of the most recent smaller size only. A Trainer
@@ -69,12 +74,14 @@ func NewTrainer(m *Model, opt Optimizer, batch int) (t *Trainer, err error) {
 // Step trains on one batch: x holds n rows of Arch.InputWidth() values
 // (row-major) and y their n labels, 1 <= n <= the trainer's batch size. It
 // computes the mean loss over the n rows and its gradients, updates the
-// weights, and returns the loss (computed before the update).
+// weights and the batch norms' running statistics, and returns the loss
+// (computed before the update).
 //
 // Step checks ctx before starting. Labels outside [0, classes), inputs of
 // the wrong size, a closed trainer or a cancelled ctx give an error and no
 // update. A NaN or infinite loss gives an error wrapping ErrNonFinite,
-// together with that loss, and no update.
+// together with that loss, and no update (of weights or running
+// statistics).
 func (t *Trainer) Step(ctx context.Context, x []float32, y []int32) (loss float64, err error) {
 	defer recoverAPI("step", &err)
 	if t.closed {
@@ -113,6 +120,7 @@ func (t *Trainer) Step(ctx context.Context, x []float32, y []int32) (loss float6
 	if err := t.solver.Step(net.vgs); err != nil {
 		return loss, err
 	}
+	net.commit()
 	t.steps++
 	return loss, nil
 }

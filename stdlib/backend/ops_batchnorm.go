@@ -1,0 +1,469 @@
+package backend
+
+import (
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// PyTorch's BatchNorm2d defaults.
+const (
+	bnEps      = 1e-5
+	bnMomentum = 0.1 // weight of the new batch in the running statistics
+)
+
+// batchNormOp normalises n rows of [c, plane] values per channel and
+// applies the affine weight γ and bias β, into a buffer it owns.
+//
+// In training mode (inputs x, γ, β) it uses the batch mean and biased
+// variance over the n·plane values of each channel and keeps them for its
+// gradient ops and for commit, which folds them into the running statistics
+// (PyTorch's momentum 0.1, unbiased variance) once the trainer accepts the
+// step. In eval mode (inputs x, γ, β, running_mean, running_var) it uses
+// the running statistics.
+type batchNormOp struct {
+	opID
+	c, plane int
+	train    bool
+	diffX    bool // differentiate with respect to x (false for the input layer)
+	ids      *idSource
+	out      buffer
+
+	// Training mode: the statistics of the last run, per channel.
+	count  int       // n·plane
+	mean   []float64 // batch mean
+	varB   []float64 // biased batch variance
+	mean32 []float32 // mean rounded, as the gradients use it
+	invstd []float32 // 1/sqrt(varB + eps)
+	scale  []float32 // γ·invstd
+	shift  []float32 // β − mean·γ·invstd
+	// The model's buffers the statistics are committed to.
+	runMean, runVar, tracked []float32
+}
+
+func newBatchNormOp(ids *idSource, c, plane int, diffX bool) *batchNormOp {
+	op := &batchNormOp{opID: ids.next("batchnorm"), c: c, plane: plane, train: true, diffX: diffX, ids: ids}
+	op.mean, op.varB = make([]float64, c), make([]float64, c)
+	op.mean32, op.invstd = make([]float32, c), make([]float32, c)
+	op.scale, op.shift = make([]float32, c), make([]float32, c)
+	return op
+}
+
+func newBatchNormEvalOp(ids *idSource, c, plane int) *batchNormOp {
+	return &batchNormOp{opID: ids.next("batchnorm-eval"), c: c, plane: plane, ids: ids,
+		scale: make([]float32, c), shift: make([]float32, c)}
+}
+
+func (op *batchNormOp) Arity() int {
+	if op.train {
+		return 3
+	}
+	return 5
+}
+
+func (op *batchNormOp) OverwritesInput() int { return -1 }
+
+func (op *batchNormOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	m, v := G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 1, Of: a}
+	if op.train {
+		return hm.NewFnType(m, v, v, m)
+	}
+	return hm.NewFnType(m, v, v, v, v, m)
+}
+
+func (op *batchNormOp) InferShape(inputs ...G.DimSizer) (tensor.Shape, error) {
+	if len(inputs) != op.Arity() {
+		return nil, op.errorf("want %d inputs, got %d", op.Arity(), len(inputs))
+	}
+	x, ok := inputs[0].(tensor.Shape)
+	if !ok || x.Dims() != 2 || x[1] != op.c*op.plane {
+		return nil, op.errorf("want rows of %d values, got %v", op.c*op.plane, inputs[0])
+	}
+	return x.Clone(), nil
+}
+
+// vectors returns the float32 values of inputs[from:], each of length c.
+func (op *batchNormOp) vectors(inputs []G.Value, from int) ([][]float32, error) {
+	var vs [][]float32
+	for i, in := range inputs[from:] {
+		t, err := dense(in, 1)
+		if err != nil {
+			return nil, op.errorf("input %d: %w", from+i, err)
+		}
+		if len(t.Float32s()) != op.c {
+			return nil, op.errorf("input %d has %d values for %d channels", from+i, len(t.Float32s()), op.c)
+		}
+		vs = append(vs, t.Float32s())
+	}
+	return vs, nil
+}
+
+func (op *batchNormOp) Do(inputs ...G.Value) (v G.Value, err error) {
+	defer op.recoverInto(&err)
+	if len(inputs) != op.Arity() {
+		return nil, op.errorf("want %d inputs, got %d", op.Arity(), len(inputs))
+	}
+	x, err := dense(inputs[0], 2)
+	if err != nil {
+		return nil, op.errorf("x: %w", err)
+	}
+	n, err := checkRows(x, op.c*op.plane, "x")
+	if err != nil {
+		return nil, op.errorf("%w", err)
+	}
+	vs, err := op.vectors(inputs, 1)
+	if err != nil {
+		return nil, err
+	}
+	gamma, beta := vs[0], vs[1]
+	xs := x.Float32s()
+	if op.train {
+		if n*op.plane < 2 {
+			return nil, op.errorf("training needs more than one value per channel, got %d rows of %d positions", n, op.plane)
+		}
+		op.stats(xs, n)
+		for ch := range op.scale {
+			op.scale[ch] = gamma[ch] * op.invstd[ch]
+			op.shift[ch] = float32(float64(beta[ch]) - op.mean[ch]*float64(op.scale[ch]))
+		}
+	} else {
+		rm, rv := vs[2], vs[3]
+		for ch := range op.scale {
+			inv := float32(1 / math.Sqrt(float64(rv[ch])+bnEps))
+			op.scale[ch] = gamma[ch] * inv
+			op.shift[ch] = beta[ch] - rm[ch]*op.scale[ch]
+		}
+	}
+	y := op.out.get(n, op.c*op.plane)
+	ys := y.Float32s()
+	for i := 0; i < n*op.c; i++ {
+		a, b := op.scale[i%op.c], op.shift[i%op.c]
+		src, dst := xs[i*op.plane:(i+1)*op.plane], ys[i*op.plane:(i+1)*op.plane]
+		dst = dst[:len(src)]
+		for j, v := range src {
+			dst[j] = v*a + b
+		}
+	}
+	return y, nil
+}
+
+// stats computes the batch mean and variance of each channel in one pass
+// over x, from sums of x − x₀ and (x − x₀)² (x₀ the channel's first value,
+// to avoid cancellation), accumulated per plane in float32 lanes and across
+// planes in float64.
+func (op *batchNormOp) stats(xs []float32, n int) {
+	op.count = n * op.plane
+	m := float64(op.count)
+	// Sums in memory order (planes of all channels of row 0, then row 1,
+	// ...), kept in mean and varB until the end.
+	s, sq := op.mean, op.varB
+	clear(s)
+	clear(sq)
+	for p := 0; p < n*op.c; p++ {
+		ch := p % op.c
+		a, b := shiftedSums(xs[p*op.plane:(p+1)*op.plane], xs[ch*op.plane])
+		s[ch] += float64(a)
+		sq[ch] += float64(b)
+	}
+	for ch := 0; ch < op.c; ch++ {
+		x0 := float64(xs[ch*op.plane])
+		d := s[ch] / m
+		op.mean[ch] = x0 + d
+		op.varB[ch] = max(sq[ch]/m-d*d, 0)
+		op.mean32[ch] = float32(op.mean[ch])
+		op.invstd[ch] = float32(1 / math.Sqrt(op.varB[ch]+bnEps))
+	}
+}
+
+// shiftedSums returns the sums of x − x0 and of (x − x0)², in four
+// float32 lanes.
+func shiftedSums(x []float32, x0 float32) (s, sq float32) {
+	var s0, s1, s2, s3, q0, q1, q2, q3 float32
+	for len(x) >= 4 {
+		d0, d1, d2, d3 := x[0]-x0, x[1]-x0, x[2]-x0, x[3]-x0
+		s0 += d0
+		s1 += d1
+		s2 += d2
+		s3 += d3
+		q0 += d0 * d0
+		q1 += d1 * d1
+		q2 += d2 * d2
+		q3 += d3 * d3
+		x = x[4:]
+	}
+	for _, v := range x {
+		d := v - x0
+		s0 += d
+		q0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
+}
+
+// commit folds the batch statistics of the last run into the running
+// statistics, as PyTorch's training-mode forward does:
+// running_mean = (1 − 0.1)·running_mean + 0.1·mean,
+// running_var = (1 − 0.1)·running_var + 0.1·var·m/(m − 1) (m values per
+// channel), and adds 1 to num_batches_tracked. It computes in float64 and
+// rounds to float32.
+func (op *batchNormOp) commit() {
+	if !op.train || op.count < 2 {
+		return
+	}
+	unbias := float64(op.count) / float64(op.count-1)
+	for ch := range op.runMean {
+		op.runMean[ch] = float32((1-bnMomentum)*float64(op.runMean[ch]) + bnMomentum*op.mean[ch])
+		op.runVar[ch] = float32((1-bnMomentum)*float64(op.runVar[ch]) + bnMomentum*op.varB[ch]*unbias)
+	}
+	for i := range op.tracked {
+		op.tracked[i]++
+	}
+}
+
+func (op *batchNormOp) DiffWRT(inputs int) []bool {
+	if op.train {
+		return []bool{op.diffX, true, true}
+	}
+	return []bool{false, false, false, false, false}
+}
+
+// SymDiff returns dx (bnInputGradOp, if diffX), dγ (bnParamGradOp) and dβ
+// (bnBetaGradOp, which hands out the sums bnParamGradOp computed).
+func (op *batchNormOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if !op.train {
+		return nil, op.errorf("eval-mode batch norm has no gradient")
+	}
+	if len(inputs) != 3 {
+		return nil, op.errorf("want 3 inputs, got %d", len(inputs))
+	}
+	pg := &bnParamGradOp{opID: op.ids.next("batchnorm-dgamma"), fwd: op}
+	dgamma, err := G.ApplyOp(pg, inputs[0], grad)
+	if err != nil {
+		return nil, op.errorf("building gradient: %w", err)
+	}
+	dbeta, err := G.ApplyOp(&bnBetaGradOp{opID: op.ids.next("batchnorm-dbeta"), pg: pg}, dgamma)
+	if err != nil {
+		return nil, op.errorf("building gradient: %w", err)
+	}
+	var dx *G.Node
+	if op.diffX {
+		dx, err = G.ApplyOp(&bnInputGradOp{opID: op.ids.next("batchnorm-dx"), pg: pg}, inputs[0], grad, inputs[1], dgamma)
+		if err != nil {
+			return nil, op.errorf("building gradient: %w", err)
+		}
+	}
+	return G.Nodes{dx, dgamma, dbeta}, nil
+}
+
+// bnParamGradOp computes, from a training-mode batch norm's input x and
+// the incoming gradient dy, the per-channel sums Σdy (dβ) and
+// Σdy·(x − mean)·invstd (dγ, which it returns in a buffer it owns).
+type bnParamGradOp struct {
+	opID
+	fwd    *batchNormOp
+	dgamma buffer
+	dbeta  buffer
+	s, sx  []float64 // per-channel sums
+}
+
+func (op *bnParamGradOp) Arity() int           { return 2 }
+func (op *bnParamGradOp) OverwritesInput() int { return -1 }
+
+func (op *bnParamGradOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	m := G.TensorType{Dims: 2, Of: a}
+	return hm.NewFnType(m, m, G.TensorType{Dims: 1, Of: a})
+}
+
+func (op *bnParamGradOp) InferShape(inputs ...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{op.fwd.c}, nil
+}
+
+func (op *bnParamGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
+	defer op.recoverInto(&err)
+	if len(inputs) != 2 {
+		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
+	}
+	f := op.fwd
+	x, dy, n, err := bnRows(f, inputs[0], inputs[1])
+	if err != nil {
+		return nil, op.errorf("%w", err)
+	}
+	dg, db := op.dgamma.get(f.c).Float32s(), op.dbeta.get(f.c).Float32s()
+	if len(op.s) != f.c {
+		op.s, op.sx = make([]float64, f.c), make([]float64, f.c)
+	}
+	clear(op.s)
+	clear(op.sx)
+	for p := 0; p < n*f.c; p++ { // in memory order
+		ch := p % f.c
+		lo, hi := p*f.plane, (p+1)*f.plane
+		a, b := gradSums(dy[lo:hi], x[lo:hi], f.mean32[ch])
+		op.s[ch] += float64(a)
+		op.sx[ch] += float64(b)
+	}
+	for ch := range dg {
+		db[ch] = float32(op.s[ch])
+		dg[ch] = float32(op.sx[ch] * float64(f.invstd[ch]))
+	}
+	return op.dgamma.t, nil
+}
+
+// bnRows checks the input x and gradient dy of a batch norm's gradient op
+// against the forward op's last run and returns their values and rows.
+func bnRows(f *batchNormOp, xv, dyv G.Value) (x, dy []float32, n int, err error) {
+	xt, err := dense(xv, 2)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	dt, err := dense(dyv, 2)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if n, err = checkRows(xt, f.c*f.plane, "x"); err != nil {
+		return nil, nil, 0, err
+	}
+	if !dt.Shape().Eq(xt.Shape()) {
+		return nil, nil, 0, errorfShape(xt.Shape(), dt.Shape())
+	}
+	if f.count != n*f.plane {
+		return nil, nil, 0, errNotRun
+	}
+	return xt.Float32s(), dt.Float32s(), n, nil
+}
+
+// gradSums returns Σdy and Σdy·(x − m), in four float32 lanes.
+func gradSums(dy, x []float32, m float32) (s, sx float32) {
+	x = x[:len(dy)]
+	var s0, s1, s2, s3, t0, t1, t2, t3 float32
+	for len(dy) >= 4 && len(x) >= 4 {
+		s0 += dy[0]
+		s1 += dy[1]
+		s2 += dy[2]
+		s3 += dy[3]
+		t0 += dy[0] * (x[0] - m)
+		t1 += dy[1] * (x[1] - m)
+		t2 += dy[2] * (x[2] - m)
+		t3 += dy[3] * (x[3] - m)
+		dy, x = dy[4:], x[4:]
+	}
+	for j, d := range dy {
+		s0 += d
+		t0 += d * (x[j] - m)
+	}
+	return (s0 + s1) + (s2 + s3), (t0 + t1) + (t2 + t3)
+}
+
+// bnBetaGradOp hands out the dβ its bnParamGradOp computed; its input is
+// that op's output, so it runs after it.
+type bnBetaGradOp struct {
+	opID
+	pg *bnParamGradOp
+}
+
+func (op *bnBetaGradOp) Arity() int           { return 1 }
+func (op *bnBetaGradOp) OverwritesInput() int { return -1 }
+
+func (op *bnBetaGradOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	v := G.TensorType{Dims: 1, Of: a}
+	return hm.NewFnType(v, v)
+}
+
+func (op *bnBetaGradOp) InferShape(inputs ...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{op.pg.fwd.c}, nil
+}
+
+func (op *bnBetaGradOp) Do(inputs ...G.Value) (G.Value, error) {
+	if op.pg.dbeta.t == nil {
+		return nil, op.errorf("%w", errNotRun)
+	}
+	return op.pg.dbeta.t, nil
+}
+
+// bnInputGradOp computes dL/dx of a training-mode batch norm from x, the
+// incoming gradient dy, γ and dγ (the last also orders it after its
+// bnParamGradOp, whose sums it uses), in place in dy when dy's register may
+// be overwritten:
+//
+//	dx = γ·invstd·(dy − Σdy/m − x̂·Σ(dy·x̂)/m),  x̂ = (x − mean)·invstd.
+type bnInputGradOp struct {
+	opID
+	pg  *bnParamGradOp
+	out buffer
+	// per-channel coefficients of dx = a·dy + b·(x − mean) + c
+	a, b, c []float32
+}
+
+func (op *bnInputGradOp) Arity() int           { return 4 }
+func (op *bnInputGradOp) OverwritesInput() int { return 1 }
+
+func (op *bnInputGradOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	m, v := G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 1, Of: a}
+	return hm.NewFnType(m, m, v, v, m)
+}
+
+func (op *bnInputGradOp) InferShape(inputs ...G.DimSizer) (tensor.Shape, error) {
+	if len(inputs) != 4 {
+		return nil, op.errorf("want 4 inputs, got %d", len(inputs))
+	}
+	s, ok := inputs[1].(tensor.Shape)
+	if !ok {
+		return nil, op.errorf("want a shape, got %T", inputs[1])
+	}
+	return s.Clone(), nil
+}
+
+func (op *bnInputGradOp) Do(inputs ...G.Value) (G.Value, error) {
+	return op.UsePreallocDo(nil, inputs...)
+}
+
+func (op *bnInputGradOp) UsePreallocDo(prealloc G.Value, inputs ...G.Value) (v G.Value, err error) {
+	defer op.recoverInto(&err)
+	if len(inputs) != 4 {
+		return nil, op.errorf("want 4 inputs, got %d", len(inputs))
+	}
+	f := op.pg.fwd
+	x, dy, n, err := bnRows(f, inputs[0], inputs[1])
+	if err != nil {
+		return nil, op.errorf("%w", err)
+	}
+	gt, err := dense(inputs[2], 1)
+	if err != nil || len(gt.Float32s()) != f.c {
+		return nil, op.errorf("weight: want %d values (%v)", f.c, err)
+	}
+	if op.pg.dbeta.t == nil {
+		return nil, op.errorf("%w", errNotRun)
+	}
+	gamma, dg, db := gt.Float32s(), op.pg.dgamma.t.Float32s(), op.pg.dbeta.t.Float32s()
+	dyt := inputs[1].(*tensor.Dense)
+	out := dyt
+	if p, ok := prealloc.(*tensor.Dense); !ok || p != dyt {
+		out = op.out.get(dyt.Shape()...)
+	}
+	if len(op.a) != f.c {
+		op.a, op.b, op.c = make([]float32, f.c), make([]float32, f.c), make([]float32, f.c)
+	}
+	m := float64(f.count)
+	for ch := range op.a {
+		a := float64(gamma[ch]) * float64(f.invstd[ch])
+		op.a[ch] = float32(a)
+		op.b[ch] = float32(-a * float64(f.invstd[ch]) * float64(dg[ch]) / m)
+		op.c[ch] = float32(-a * float64(db[ch]) / m)
+	}
+	dx := out.Float32s()
+	for i := 0; i < n*f.c; i++ {
+		ch := i % f.c
+		a, b, c, mu := op.a[ch], op.b[ch], op.c[ch], f.mean32[ch]
+		lo, hi := i*f.plane, (i+1)*f.plane
+		xs, ds, os := x[lo:hi], dy[lo:hi], dx[lo:hi]
+		ds, os = ds[:len(xs)], os[:len(xs)]
+		for j, xv := range xs {
+			os[j] = a*ds[j] + b*(xv-mu) + c
+		}
+	}
+	return out, nil
+}
