@@ -203,3 +203,11 @@ func checkGemm(tA, tB blas.Transpose, m, n, k, lenA, lda, lenB, ldb, lenC, ldc i
 		panic("backend: slice too short")
 	}
 }
+
+// Sgemm computes C = A·B for row-major float32 matrices A (m×k), B (k×n)
+// and C (m×n) with the BLAS every graph uses (see UseBLAS); benchmarks time
+// the machine's matrix-product peak through it.
+func Sgemm(m, n, k int, a, b, c []float32) {
+	checkGemm(blas.NoTrans, blas.NoTrans, m, n, k, len(a), max(k, 1), len(b), max(n, 1), len(c), max(n, 1))
+	G.WhichBLAS().Sgemm(blas.NoTrans, blas.NoTrans, m, n, k, 1, a, max(k, 1), b, max(n, 1), 0, c, max(n, 1))
+}
