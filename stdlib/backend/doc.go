@@ -1,5 +1,5 @@
-// Package backend trains and evaluates sequential multi-layer perceptrons on
-// gorgonia. It is the only package of mlpipe that drives gorgonia: everything
+// Package backend trains and evaluates sequential networks (multi-layer
+// perceptrons and small convolutional networks) on gorgonia. It is the only package of mlpipe that drives gorgonia: everything
 // above it speaks in plain Go values (Arch, Model, Tensor, []float32 rows and
 // []int32 labels).
 //
@@ -9,6 +9,19 @@
 // nn.Sequential: the weights of Linear layer i are "i.weight" (shape
 // [out, in]) and "i.bias" (shape [out]); activation layers take an index but
 // hold no tensors. Init draws weights as PyTorch's nn.Linear does.
+// Convolutional networks use Conv2d (im2col and one sgemm per sample),
+// BatchNorm2d (with running statistics named like PyTorch's buffers),
+// MaxPool2d and Flatten; the first layer's InShape gives the [C, H, W] shape
+// of the flat input rows.
+//
+// # BLAS
+//
+// Matrix products go through the BLAS chosen by UseBLAS: OpenBLAS, loaded
+// at run time with dlopen (so one binary works with or without it) and
+// checked against gonum's pure-Go BLAS before it is used, or gonum's pure-Go
+// BLAS. Element-wise solver updates run in parallel chunks and, in cgo
+// builds, Adam's update is a vectorised kernel that gives the Go
+// reference's bits.
 //
 // # Training
 //

@@ -163,10 +163,10 @@ func (op *activationGradOp) UsePreallocDo(prealloc G.Value, inputs ...G.Value) (
 	return out, nil
 }
 
-// reluForward sets dst[i] = max(src[i], 0) without branches: it clears every
+// reluForwardGo, the reference for reluForward (kernels_*.go), sets dst[i] = max(src[i], 0) without branches: it clears every
 // value whose sign bit is set unless the value is a NaN. -0 becomes +0.
 // dst and src may be the same slice.
-func reluForward(dst, src []float32) {
+func reluForwardGo(dst, src []float32) {
 	src = src[:len(dst)]
 	for i, v := range src {
 		b := math.Float32bits(v)
@@ -176,10 +176,10 @@ func reluForward(dst, src []float32) {
 	}
 }
 
-// reluBackward sets dst[i] = g[i] where the ReLU output y[i] is not +0 and
+// reluBackwardGo, the reference for reluBackward (kernels_*.go), sets dst[i] = g[i] where the ReLU output y[i] is not +0 and
 // dst[i] = 0 where it is (PyTorch's choice at 0), without branches. dst and
 // g may be the same slice.
-func reluBackward(dst, y, g []float32) {
+func reluBackwardGo(dst, y, g []float32) {
 	y, g = y[:len(dst)], g[:len(dst)]
 	for i, v := range y {
 		b := math.Float32bits(v)

@@ -185,8 +185,8 @@ type sgdKernel struct {
 	nesterov   bool
 }
 
-// plain is w -= lr (g + wd w).
-func (k sgdKernel) plain(w, g []float32) {
+// plainGo is w -= lr (g + wd w), the reference for the vectorised kernel.
+func (k sgdKernel) plainGo(w, g []float32) {
 	g = g[:len(w)]
 	lr, wd := k.lr, k.wd
 	for j, d := range g {
@@ -194,10 +194,10 @@ func (k sgdKernel) plain(w, g []float32) {
 	}
 }
 
-// momentum is PyTorch's SGD with momentum (dampening 0): b = mu b + d (b = d
+// momentumGo, the reference for the vectorised kernel, is PyTorch's SGD with momentum (dampening 0): b = mu b + d (b = d
 // on the first step), then w -= lr (d + mu b) with Nesterov, else lr b,
 // where d = g + wd w.
-func (k sgdKernel) momentum(w, g, b []float32, first bool) {
+func (k sgdKernel) momentumGo(w, g, b []float32, first bool) {
 	g, b = g[:len(w)], b[:len(w)]
 	lr, mu, wd := k.lr, k.mu, k.wd
 	for j, d := range g {
