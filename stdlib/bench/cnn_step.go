@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"math/rand/v2"
 
 	"github.com/mlpipe/mlpipe/stdlib/backend"
 )
@@ -52,25 +51,5 @@ func runCNNStep(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	defer tr.Close()
-	rng := rand.New(rand.NewPCG(0, 0))
-	x := make([]float32, batch*side*side)
-	for i := range x {
-		x[i] = rng.Float32()
-	}
-	y := make([]int32, batch)
-	for i := range y {
-		y[i] = int32(rng.IntN(classes))
-	}
-	losses := make([]float64, 0, warmup+steps)
-	times, err := TimeSteps(ctx, warmup, steps, func() error {
-		loss, err := tr.Step(ctx, x, y)
-		losses = append(losses, loss)
-		return err
-	})
-	if err != nil {
-		return Result{}, err
-	}
-	res := StepResult(times)
-	res.Extra = map[string]float64{"loss_first": losses[0], "loss_last": losses[len(losses)-1]}
-	return res, nil
+	return timeTrainer(ctx, tr, batch, side*side, classes, warmup, steps)
 }
