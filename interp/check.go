@@ -176,10 +176,6 @@ func (c *checker) declare(id *lang.Ident) bool {
 		c.diags.Errorf(id.At, "duplicate definition of %q", id.Name).WithNote("%q is first defined at %s", id.Name, prev)
 		return false
 	}
-	if _, isComp := c.reg.Lookup(id.Name); isComp {
-		// Allowed, but calls still mean the component.
-		_ = isComp
-	}
 	c.decl[id.Name] = id.At
 	return true
 }

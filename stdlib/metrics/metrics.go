@@ -20,6 +20,10 @@ func Register(r *interp.Registry) {
 	}
 }
 
+// Defaults returns the metrics an evaluation computes when none are named:
+// accuracy and nll.
+func Defaults() []*value.Metric { return []*value.Metric{all[0], all[1]} }
+
 var all = []*value.Metric{
 	{Name: "accuracy", Doc: "Fraction of samples whose largest logit is the true class (ties: the first).", Compute: Accuracy},
 	{Name: "nll", Doc: "Mean negative log-likelihood of the true class under the softmax of the logits (the cross-entropy), in nats.", Compute: NLL},

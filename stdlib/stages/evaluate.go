@@ -19,12 +19,14 @@ type EvaluateArgs struct {
 	Batch   int            `mlp:"batch" doc:"Samples per forward pass (affects speed only)." range:"[1,inf)"`
 }
 
-// defaultMetrics are evaluated when no metrics are given.
-func defaultMetrics() []*value.Metric {
-	return []*value.Metric{
-		{Name: "accuracy", Compute: metrics.Accuracy, Doc: "Fraction of samples classified correctly."},
-		{Name: "nll", Compute: metrics.NLL, Doc: "Mean negative log-likelihood."},
+// defaultMetricsType is the result type of an evaluation with the default
+// metrics.
+func defaultMetricsType() *lang.Object {
+	var ms []*lang.Object
+	for _, m := range metrics.Defaults() {
+		ms = append(ms, value.MetricType(m.Name, m.Doc))
 	}
+	return value.MetricsType(ms)
 }
 
 var evaluateDef = interp.Def[EvaluateArgs]{
@@ -32,14 +34,14 @@ var evaluateDef = interp.Def[EvaluateArgs]{
 	Category: "stage",
 	Doc:      "Evaluates a trained model on a data set; the result has one member per metric (score.accuracy).",
 	Example:  "score = evaluate(fit.model, data.test, metrics: [accuracy(), nll()])",
-	Result:   value.MetricsType([]*lang.Object{value.MetricType("accuracy", ""), value.MetricType("nll", "")}),
+	Result:   defaultMetricsType(),
 	Defaults: EvaluateArgs{Batch: 1000},
 	Infer: func(a *EvaluateArgs) (lang.Type, error) {
 		if _, _, err := matchWidths(a.Model, a.Data); err != nil {
 			return nil, err
 		}
 		if len(a.Metrics) == 0 {
-			return value.MetricsType([]*lang.Object{value.MetricType("accuracy", ""), value.MetricType("nll", "")}), nil
+			return defaultMetricsType(), nil
 		}
 		var ms []*lang.Object
 		seen := map[string]bool{}
@@ -75,7 +77,7 @@ var evaluateDef = interp.Def[EvaluateArgs]{
 		if err != nil {
 			return nil, err
 		}
-		ms := defaultMetrics()
+		ms := metrics.Defaults()
 		if len(a.Metrics) > 0 {
 			ms = ms[:0]
 			for _, m := range a.Metrics {
