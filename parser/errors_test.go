@@ -23,6 +23,8 @@ func TestSyntaxErrors(t *testing.T) {
 			`e.mlp:2:9: syntax error: unexpected token "," (expected ")")`},
 		{"double comma in list", "mlpipe 1\nx = [1,,2]\n",
 			`e.mlp:2:8: syntax error: unexpected token "," (expected "]")`},
+		{"columns count bytes after a multi-byte character", "mlpipe 1\nx = f(\"ü\",,)\n",
+			`e.mlp:2:12: syntax error: unexpected token "," (expected ")")`},
 		{"lone comma in list", "mlpipe 1\nx = [,]\n",
 			`e.mlp:2:6: syntax error: unexpected token "," (expected "]")`},
 		{"unterminated string", "mlpipe 1\nx = \"abc\ny = 2\n",

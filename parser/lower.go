@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/alecthomas/participle/v2/lexer"
@@ -13,19 +14,28 @@ import (
 // escape).
 type lowerer struct {
 	file  string
+	src   []byte
 	diags lang.Diagnostics
 	skip  map[lexer.TokenType]bool // token types that never end a node
 }
 
-func newLowerer(file string) *lowerer {
+func newLowerer(file string, src []byte) *lowerer {
 	sym := mlpLexer.Symbols()
-	return &lowerer{file: file, skip: map[lexer.TokenType]bool{
+	return &lowerer{file: file, src: src, skip: map[lexer.TokenType]bool{
 		sym["Whitespace"]: true, sym["Comment"]: true,
 	}}
 }
 
 func (l *lowerer) pos(p lexer.Position) lang.Pos {
-	return lang.Pos{Offset: p.Offset, Line: p.Line, Col: p.Column}
+	return posAt(l.src, p)
+}
+
+// posAt converts a participle position into a lang.Pos. Participle counts
+// columns in runes; lang counts them in bytes, so the column is recomputed
+// from the offset.
+func posAt(src []byte, p lexer.Position) lang.Pos {
+	off := min(max(p.Offset, 0), len(src))
+	return lang.Pos{Offset: p.Offset, Line: p.Line, Col: off - bytes.LastIndexByte(src[:off], '\n')}
 }
 
 // endOf returns the position just after the last significant token.

@@ -23,7 +23,7 @@ const LanguageVersion = 1
 // lang.DiagnosticsOf) if the file is malformed. A syntax error stops the
 // parse: participle reports the first one.
 func Parse(filename string, src []byte) (*lang.File, error) {
-	l := newLowerer(filename)
+	l := newLowerer(filename, src)
 	cst, perr := fileParser.ParseBytes(filename, src)
 	f := l.file_(cst, filename, src)
 	f.Comments = comments(filename, src)
@@ -71,7 +71,7 @@ func Parse(filename string, src []byte) (*lang.File, error) {
 // ParseExpr parses a single expression, such as the value of a --set
 // override. name labels positions in diagnostics.
 func ParseExpr(name, src string) (lang.Expr, error) {
-	l := newLowerer(name)
+	l := newLowerer(name, []byte(src))
 	cst, err := exprParser.ParseString(name, src)
 	if err != nil {
 		return nil, lang.Diagnostics{syntaxError(name, []byte(src), err)}.Err()
@@ -90,7 +90,7 @@ func syntaxError(filename string, src []byte, err error) *lang.Diagnostic {
 		pos = perr.Position()
 		msg = perr.Message()
 	}
-	p := lang.Pos{Offset: pos.Offset, Line: pos.Line, Col: pos.Column}
+	p := posAt(src, pos)
 	if p.Line == 0 {
 		p = lang.Pos{Line: 1, Col: 1}
 	}
@@ -164,7 +164,7 @@ func comments(filename string, src []byte) []*lang.Comment {
 	if err != nil {
 		return nil
 	}
-	l := newLowerer(filename)
+	l := newLowerer(filename, src)
 	commentType := mlpLexer.Symbols()["Comment"]
 	var out []*lang.Comment
 	for {
