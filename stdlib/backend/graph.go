@@ -98,7 +98,8 @@ func buildNetwork(m *Model, rows int, train bool) (net *network, err error) {
 			i++
 		}
 	}
-	for _, i := range order {
+	fused := -1 // an activation layer already applied by the bias before it
+	for k, i := range order {
 		l, s := m.Arch[i], shapes[i]
 		switch l.Kind {
 		case Linear:
@@ -107,12 +108,18 @@ func buildNetwork(m *Model, rows int, train bool) (net *network, err error) {
 				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
 			}
 			if l.Bias {
-				if h, err = G.ApplyOp(newBiasAddOp(ids), h, weight()); err != nil {
+				// A dense layer's bias and the activation after it
+				// are one op: one pass over the layer's output.
+				act := Identity
+				if k+1 < len(order) && m.Arch[order[k+1]].Kind == Activation {
+					act, fused = m.Arch[order[k+1]].Activation, order[k+1]
+				}
+				if h, err = G.ApplyOp(newBiasActOp(ids, act), h, weight()); err != nil {
 					return nil, fmt.Errorf("backend: layer %d bias: %w", i, err)
 				}
 			}
 		case Activation:
-			if l.Activation == Identity {
+			if l.Activation == Identity || i == fused {
 				continue
 			}
 			if h, err = G.ApplyOp(newActivationOp(ids, l.Activation), h); err != nil {

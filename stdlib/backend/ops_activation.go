@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/chewxy/hm"
@@ -63,22 +64,31 @@ func (op *activationOp) UsePreallocDo(prealloc G.Value, inputs ...G.Value) (v G.
 	if p, ok := prealloc.(*tensor.Dense); !ok || p != x {
 		out = op.out.get(x.Shape()...)
 	}
-	dst, src := out.Float32s(), x.Float32s()
-	switch op.fn {
+	if err := activate(op.fn, out.Float32s(), x.Float32s()); err != nil {
+		return nil, op.errorf("%w", err)
+	}
+	return out, nil
+}
+
+// activate sets dst[i] = fn(src[i]). dst and src may be the same slice.
+func activate(fn string, dst, src []float32) error {
+	switch fn {
+	case Identity:
+		copy(dst, src)
 	case ReLU:
 		reluForward(dst, src)
 	case Tanh:
-		for i, v := range src {
+		for i, v := range src[:len(dst)] {
 			dst[i] = float32(math.Tanh(float64(v)))
 		}
 	case Sigmoid:
-		for i, v := range src {
+		for i, v := range src[:len(dst)] {
 			dst[i] = float32(1 / (1 + math.Exp(-float64(v))))
 		}
 	default:
-		return nil, op.errorf("unknown activation %q", op.fn)
+		return fmt.Errorf("unknown activation %q", fn)
 	}
-	return out, nil
+	return nil
 }
 
 func (op *activationOp) DiffWRT(inputs int) []bool { return []bool{true} }

@@ -6,18 +6,32 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// biasAddOp adds a bias vector b (length c) to every row of an n×c matrix
-// z, in place when z's register may be overwritten. Its gradient with
-// respect to z is the incoming gradient itself, and with respect to b the
-// column sums of the incoming gradient (colSumOp).
+// biasAddOp computes act(z + b): it adds a bias vector b (length c) to
+// every row of an n×c matrix z and applies an activation (Identity, ReLU,
+// Tanh or Sigmoid) to the row while it is still in cache, in place when z's
+// register may be overwritten. This fuses a dense layer's bias and
+// activation into one pass over its output.
+//
+// With d = act'(·)⊙g (activationGradOp, which reads the op's output, not
+// z), the gradient with respect to z is d and with respect to b the column
+// sums of d (colSumOp). With Identity, d is the incoming gradient itself.
 type biasAddOp struct {
 	opID
+	act string
 	ids *idSource
 	out buffer
 }
 
-func newBiasAddOp(ids *idSource) *biasAddOp {
-	return &biasAddOp{opID: ids.next("bias-add"), ids: ids}
+// newBiasAddOp returns the op z + b.
+func newBiasAddOp(ids *idSource) *biasAddOp { return newBiasActOp(ids, Identity) }
+
+// newBiasActOp returns the fused op act(z + b).
+func newBiasActOp(ids *idSource, act string) *biasAddOp {
+	name := "bias-add"
+	if act != Identity {
+		name = "bias-" + act
+	}
+	return &biasAddOp{opID: ids.next(name), act: act, ids: ids}
 }
 
 func (op *biasAddOp) Arity() int           { return 2 }
@@ -72,6 +86,11 @@ func (op *biasAddOp) UsePreallocDo(prealloc G.Value, inputs ...G.Value) (v G.Val
 		for j, bj := range bias {
 			yr[j] = zr[j] + bj
 		}
+		if op.act != Identity {
+			if err := activate(op.act, yr, yr); err != nil {
+				return nil, op.errorf("%w", err)
+			}
+		}
 	}
 	return out, nil
 }
@@ -79,6 +98,13 @@ func (op *biasAddOp) UsePreallocDo(prealloc G.Value, inputs ...G.Value) (v G.Val
 func (op *biasAddOp) DiffWRT(inputs int) []bool { return []bool{true, true} }
 
 func (op *biasAddOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if op.act != Identity {
+		d, err := G.ApplyOp(&activationGradOp{opID: op.ids.next(op.act + "-grad"), fn: op.act}, output, grad)
+		if err != nil {
+			return nil, op.errorf("building gradient: %w", err)
+		}
+		grad = d
+	}
 	db, err := G.ApplyOp(&colSumOp{opID: op.ids.next("col-sum")}, grad)
 	if err != nil {
 		return nil, op.errorf("building gradient: %w", err)

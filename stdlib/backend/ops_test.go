@@ -299,6 +299,74 @@ func TestActivationOps(t *testing.T) {
 	}
 }
 
+// TestBiasActOp checks the fused act(z + b) against a float64 reference:
+// forward (out of place and in place) and the gradients with respect to z
+// and b against finite differences.
+func TestBiasActOp(t *testing.T) {
+	ref := map[string]func(float64) float64{
+		Identity: func(x float64) float64 { return x },
+		ReLU:     func(x float64) float64 { return math.Max(x, 0) },
+		Tanh:     math.Tanh,
+		Sigmoid:  func(x float64) float64 { return 1 / (1 + math.Exp(-x)) },
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	const n, c = 5, 4
+	z, _ := randRows(rng, n, c)
+	b, _ := randRows(rng, 1, c)
+	for i := range z {
+		z[i] *= 3
+	}
+	for i := range z { // keep finite differences away from ReLU's kink
+		if s := z[i] + b[i%c]; math.Abs(float64(s)) < 0.05 {
+			z[i] += 0.1
+		}
+	}
+	y := randLabels(rng, n, c)
+	forward := func(fn string, z, b []float64) []float64 {
+		out := make([]float64, len(z))
+		for i, v := range z {
+			out[i] = ref[fn](v + b[i%c])
+		}
+		return out
+	}
+	for _, fn := range []string{Identity, ReLU, Tanh, Sigmoid} {
+		t.Run(fn, func(t *testing.T) {
+			op := newBiasActOp(new(idSource), fn)
+			zt := tensor.New(tensor.WithShape(n, c), tensor.WithBacking(append([]float32(nil), z...)))
+			bt := tensor.New(tensor.WithShape(c), tensor.WithBacking(append([]float32(nil), b...)))
+			want := forward(fn, to64(z), to64(b))
+			v, err := op.Do(zt, bt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkClose(t, "Do", v.(*tensor.Dense).Float32s(), want, 1e-6, 1e-6)
+			checkClose(t, "Do's input", zt.Float32s(), to64(z), 0, 0)
+			if v, err = op.UsePreallocDo(zt, zt, bt); err != nil || v != G.Value(zt) {
+				t.Fatalf("UsePreallocDo(z, z, b) = %v, %v; want z in place", v, err)
+			}
+			checkClose(t, "in place", zt.Float32s(), want, 1e-6, 1e-6)
+
+			_, grads := runGraph(t, []input{
+				{"z", []int{n, c}, append([]float32(nil), z...), true},
+				{"b", []int{c}, append([]float32(nil), b...), true},
+				{"y", []int{n}, labelsF32(y), false},
+			}, func(ids *idSource, in G.Nodes) (*G.Node, error) {
+				a, err := G.ApplyOp(newBiasActOp(ids, fn), in[0], in[1])
+				if err != nil {
+					return nil, err
+				}
+				return G.ApplyOp(newSoftmaxCEOp(ids), a, in[2])
+			})
+			b64 := to64(b)
+			fdZ := centralDiff(to64(z), func(z []float64) float64 { return refCE(forward(fn, z, b64), y, c) })
+			checkClose(t, "dz vs finite differences", grads[0], fdZ, 1e-7, 1e-4)
+			z64 := to64(z)
+			fdB := centralDiff(to64(b), func(b []float64) float64 { return refCE(forward(fn, z64, b), y, c) })
+			checkClose(t, "db vs finite differences", grads[1], fdB, 1e-7, 1e-4)
+		})
+	}
+}
+
 func TestMatMulOp(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	const m, k, n = 4, 3, 5

@@ -11,15 +11,28 @@ import (
 )
 
 // TestFusedMatchesUnfusedGraph: the package's own ops (matmul owning its
-// output, in-place bias add and ReLU, fused softmax cross-entropy) give the
-// loss and weight gradients of the same network written with gorgonia's
-// built-in ops (Mul, BroadcastAdd, Rectify, and a log-softmax from Exp, Sum
-// and Log), in float64.
+// output, bias and activation fused in place, fused softmax cross-entropy)
+// give the loss and weight gradients of the same network written with
+// gorgonia's built-in ops (Mul, BroadcastAdd, Rectify/Tanh/Sigmoid, and a
+// log-softmax from Exp, Sum and Log), in float64.
 func TestFusedMatchesUnfusedGraph(t *testing.T) {
+	for _, tc := range []struct {
+		act     string
+		builtin func(*G.Node) (*G.Node, error)
+	}{
+		{ReLU, G.Rectify},
+		{Tanh, G.Tanh},
+		{Sigmoid, G.Sigmoid},
+	} {
+		t.Run(tc.act, func(t *testing.T) { testFusedMatchesUnfused(t, tc.act, tc.builtin) })
+	}
+}
+
+func testFusedMatchesUnfused(t *testing.T, act string, builtin func(*G.Node) (*G.Node, error)) {
 	const n, in, hidden, classes = 6, 9, 7, 4
 	arch := Arch{
 		{Kind: Linear, In: in, Out: hidden, Bias: true},
-		{Kind: Activation, Activation: ReLU},
+		{Kind: Activation, Activation: act},
 		{Kind: Linear, In: hidden, Out: classes, Bias: true},
 	}
 	m := mustInit(t, arch, 11)
@@ -59,7 +72,7 @@ func TestFusedMatchesUnfusedGraph(t *testing.T) {
 	b1 := G.NewVector(g, tensor.Float64, G.WithShape(hidden), G.WithName("b1"), G.WithValue(tensor.New(tensor.WithShape(hidden), tensor.WithBacking(f64(before.Params[1].Data)))))
 	w2 := G.NewMatrix(g, tensor.Float64, G.WithShape(hidden, classes), G.WithName("w2"), G.WithValue(tensor.New(tensor.WithShape(hidden, classes), tensor.WithBacking(transposed(before.Params[2].Data, classes, hidden)))))
 	b2 := G.NewVector(g, tensor.Float64, G.WithShape(classes), G.WithName("b2"), G.WithValue(tensor.New(tensor.WithShape(classes), tensor.WithBacking(f64(before.Params[3].Data)))))
-	h := G.Must(G.Rectify(G.Must(G.BroadcastAdd(G.Must(G.Mul(xs, w1)), b1, nil, []byte{0}))))
+	h := G.Must(builtin(G.Must(G.BroadcastAdd(G.Must(G.Mul(xs, w1)), b1, nil, []byte{0}))))
 	logits := G.Must(G.BroadcastAdd(G.Must(G.Mul(h, w2)), b2, nil, []byte{0}))
 	lse := G.Must(G.Log(G.Must(G.Sum(G.Must(G.Exp(logits)), 1))))
 	logp := G.Must(G.BroadcastSub(logits, lse, nil, []byte{1}))
