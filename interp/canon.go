@@ -112,9 +112,24 @@ func (p *canonPrinter) call(e *lang.CallExpr, ref func(string) string) string {
 	if !ok {
 		return e.Func.Name + "(<unknown>)"
 	}
+	args := p.args(comp, e, ref)
+	parts := make([]string, len(args))
+	for i, a := range args {
+		parts[i] = a.name + ": " + a.text
+	}
+	return comp.Spec.Name + "(" + strings.Join(parts, ", ") + ")"
+}
+
+// canonArg is one argument of a call in canonical form.
+type canonArg struct{ name, text string }
+
+// args returns the canonical text of every parameter of a call to comp, in
+// declaration order: the arguments given and the defaults of the others
+// (parameters with neither are left out).
+func (p *canonPrinter) args(comp *Component, e *lang.CallExpr, ref func(string) string) []canonArg {
 	spec := &comp.Spec
 	given := argsByParam(spec, e)
-	var parts []string
+	var out []canonArg
 	for i := range spec.Params {
 		ps := &spec.Params[i]
 		var text string
@@ -129,9 +144,9 @@ func (p *canonPrinter) call(e *lang.CallExpr, ref func(string) string) string {
 		} else {
 			continue
 		}
-		parts = append(parts, ps.Name+": "+text)
+		out = append(out, canonArg{ps.Name, text})
 	}
-	return spec.Name + "(" + strings.Join(parts, ", ") + ")"
+	return out
 }
 
 // argsByParam maps each parameter given in a call to its argument, placing

@@ -1,11 +1,14 @@
 package interp
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/mlpipe/mlpipe/lang"
@@ -41,6 +44,72 @@ type Env struct {
 
 	cfg  *RunConfig
 	seed int64
+	// stageKey is the cache key of the stage, "" when the run has no
+	// cache; checkpoints records the checkpoint keys saved.
+	stageKey    string
+	checkpoints *checkpointSet
+}
+
+// checkpointSet collects the checkpoint keys a stage saved, to forget them
+// once the stage's value is cached.
+type checkpointSet struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (s *checkpointSet) add(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Contains(s.keys, key) {
+		s.keys = append(s.keys, key)
+	}
+}
+
+// checkpointKey is the cache key of the checkpoint of the call at e.Path.
+func (e *Env) checkpointKey() string {
+	return hashText("checkpoint\n" + e.stageKey + "\n" + e.Path)
+}
+
+// Checkpointing reports whether SaveCheckpoint keeps checkpoints in this
+// run (it has a stage cache), so that a component can skip encoding them.
+func (e *Env) Checkpointing() bool {
+	return e.cfg != nil && e.cfg.Cache != nil && e.stageKey != ""
+}
+
+// SaveCheckpoint stores data as the checkpoint of this call, replacing the
+// one before: if the run stops (Ctrl-C, a crash) and the same stage runs
+// again with the same key, Checkpoint gives it back, so a long computation
+// such as training continues where it stopped. It does nothing in a run
+// without a stage cache. The checkpoint is forgotten once the stage's value
+// is cached.
+func (e *Env) SaveCheckpoint(ctx context.Context, data []byte) error {
+	if !e.Checkpointing() {
+		return nil
+	}
+	key := e.checkpointKey()
+	if err := e.cfg.Cache.Put(ctx, CacheEntry{Key: key, Stage: e.Stage + "#checkpoint", Ingredients: map[string]string{"stage": e.stageKey, "path": e.Path}}, data); err != nil {
+		return err
+	}
+	e.checkpoints.add(key)
+	return nil
+}
+
+// Checkpoint returns the checkpoint SaveCheckpoint stored for this call in
+// an earlier, unfinished run of the same stage, and whether there is one.
+// An unreadable checkpoint is reported in the log and treated as none.
+func (e *Env) Checkpoint(ctx context.Context) ([]byte, bool) {
+	if !e.Checkpointing() {
+		return nil, false
+	}
+	data, err := e.cfg.Cache.Get(ctx, e.checkpointKey())
+	if err != nil {
+		if !errors.Is(err, ErrCacheMiss) {
+			e.Logf("warning: its checkpoint is unreadable (%v); starting afresh", err)
+		}
+		return nil, false
+	}
+	e.checkpoints.add(e.checkpointKey())
+	return data, true
 }
 
 // Seed returns the seed for this call: derived from the experiment seed and
@@ -114,18 +183,57 @@ func (e *Env) OutDir() string {
 // renamed, so an interrupted run never leaves a half-written file. It
 // returns the path written.
 func (e *Env) WriteFile(name string, data []byte) (string, error) {
-	dir := e.OutDir()
-	if dir == "" {
+	if e.OutDir() == "" {
 		return "", fmt.Errorf("this run has no output directory")
 	}
+	return e.cfg.writeOutput(e.Stage, name, "", data)
+}
+
+// writeOutput writes a stage's output file atomically into the output
+// directory, refusing a name another stage wrote, and reports it.
+func (c *RunConfig) writeOutput(stage, name, mediaType string, data []byte) (string, error) {
 	if !filepath.IsLocal(name) {
 		return "", fmt.Errorf("output name %q leaves the output directory", name)
 	}
-	if err := e.cfg.claim(name, e.Stage); err != nil {
+	if err := c.claim(name, stage); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, name)
-	return path, WriteFileAtomic(path, data)
+	path := filepath.Join(c.OutDir, name)
+	if err := WriteFileAtomic(path, data); err != nil {
+		return "", err
+	}
+	if c.OnOutput != nil {
+		c.OnOutput(Output{Stage: stage, Name: name, Path: path, MediaType: mediaType, Data: data})
+	}
+	return path, nil
+}
+
+// Output is a file a stage wrote into the run's output directory.
+type Output struct {
+	Stage     string
+	Name      string // its name inside the output directory
+	Path      string // where it was written
+	MediaType string // "" when unknown
+	Data      []byte
+}
+
+// stageDone reports a stage's end.
+func (c *RunConfig) stageDone(r *StageReport) {
+	if c.OnStage != nil {
+		c.logMu.Lock()
+		defer c.logMu.Unlock()
+		c.OnStage(*r)
+	}
+}
+
+// logf writes a log line.
+func (c *RunConfig) logf(format string, args ...any) {
+	if c.Log == nil {
+		return
+	}
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	fmt.Fprintf(c.Log, format+"\n", args...)
 }
 
 // WriteFileAtomic writes data to path through a temporary file in the same
@@ -178,6 +286,21 @@ type RunConfig struct {
 	Progress ProgressFunc
 	// Parallel is the most stages run at once; 0 means 1.
 	Parallel int
+	// Cache, if set, is the stage cache: cacheable stages whose key it
+	// holds are reused, and the others are stored in it once they ran.
+	Cache Cache
+	// Keys holds the stages' keys from Graph.Keys; when nil and Cache is
+	// set, Run computes them.
+	Keys map[string]*StageKey
+	// OnStage, if set, is called as each stage ends: ran, reused or
+	// skipped. Calls do not overlap.
+	OnStage func(StageReport)
+	// OnOutput, if set, is called for every file a stage writes into
+	// OutDir. Calls may overlap.
+	OnOutput func(Output)
+	// OnMeasure, if set, receives the measurements of every stage value
+	// that carries them (see Measured). Calls may overlap.
+	OnMeasure func(stage string, ms []Measurement)
 
 	logMu   sync.Mutex
 	claimMu sync.Mutex

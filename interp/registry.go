@@ -44,13 +44,40 @@ type Def[A any] struct {
 	Infer func(a *A) (lang.Type, error)
 	// Build runs the component with its arguments.
 	Build func(ctx context.Context, env *Env, a *A) (Value, error)
+	// Version is the version of the component's behaviour, part of the
+	// stage-cache key of every stage that calls it: raise it whenever the
+	// same arguments would give a different result, so that cached results
+	// of the old behaviour are not reused. 0 means 1.
+	Version int
+	// Fingerprint, if set, lists the data files the component reads for
+	// the given arguments (constants only; references are nil) when called
+	// at the source position at (relative paths are relative to at.File),
+	// with their contents' digests. They are part of the stage-cache key,
+	// so a stage re-runs when a file it reads changes, and they are
+	// recorded with the run. Use HashFile and HashBytes.
+	Fingerprint func(ctx context.Context, at lang.Span, a *A) ([]DataFile, error)
 }
 
 // Component is a registered component in type-erased form.
 type Component struct {
-	Spec  lang.ComponentSpec
-	infer func(vals map[string]any) (lang.Type, error)
-	build func(ctx context.Context, env *Env, vals map[string]any) (Value, error)
+	Spec        lang.ComponentSpec
+	version     int
+	infer       func(vals map[string]any) (lang.Type, error)
+	build       func(ctx context.Context, env *Env, vals map[string]any) (Value, error)
+	fingerprint func(ctx context.Context, at lang.Span, vals map[string]any) ([]DataFile, error)
+}
+
+// Version returns the version of the component's behaviour (see
+// Def.Version).
+func (c *Component) Version() int { return c.version }
+
+// Fingerprint lists the data files the component reads with the given
+// constant arguments; nil when it reads none.
+func (c *Component) Fingerprint(ctx context.Context, at lang.Span, vals map[string]any) ([]DataFile, error) {
+	if c.fingerprint == nil {
+		return nil, nil
+	}
+	return c.fingerprint(ctx, at, vals)
 }
 
 // Infer computes the result type for the given argument values (constants,
@@ -72,15 +99,31 @@ type SumFunc func(terms []Term) (Value, error)
 // Registry holds the components a program may call. It is built explicitly
 // (see stdlib.Register) and is read-only once built.
 type Registry struct {
-	comps map[string]*Component
-	pipes map[lang.Kind]PipeFunc
-	sums  map[lang.Kind]SumFunc
+	comps  map[string]*Component
+	pipes  map[lang.Kind]PipeFunc
+	sums   map[lang.Kind]SumFunc
+	codecs map[lang.Kind]Codec
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{comps: map[string]*Component{}, pipes: map[lang.Kind]PipeFunc{}, sums: map[lang.Kind]SumFunc{}}
+	return &Registry{comps: map[string]*Component{}, pipes: map[lang.Kind]PipeFunc{}, sums: map[lang.Kind]SumFunc{}, codecs: map[lang.Kind]Codec{}}
 }
+
+// RegisterCodec makes stages whose values are of kind k cacheable: their
+// values are encoded into the stage cache after they run and decoded
+// instead of running them again. Register codecs for the kinds that are
+// expensive to compute (trained models, evaluations), not for those that
+// are cheaper to recompute than to store (data sets, architectures).
+func (r *Registry) RegisterCodec(k lang.Kind, c Codec) {
+	if c.Encode == nil || c.Decode == nil {
+		panic(fmt.Sprintf("interp.RegisterCodec %s: Encode and Decode are required", k))
+	}
+	r.codecs[k] = c
+}
+
+// Codec returns the codec of values of kind k.
+func (r *Registry) Codec(k lang.Kind) (Codec, bool) { c, ok := r.codecs[k]; return c, ok }
 
 // Lookup returns the component called name.
 func (r *Registry) Lookup(name string) (*Component, bool) {
@@ -234,7 +277,16 @@ func Register[A any](r *Registry, d Def[A]) {
 		}
 		return a, nil
 	}
-	c := &Component{Spec: spec}
+	c := &Component{Spec: spec, version: max(d.Version, 1)}
+	if d.Fingerprint != nil {
+		c.fingerprint = func(ctx context.Context, at lang.Span, vals map[string]any) ([]DataFile, error) {
+			a, err := assign(vals)
+			if err != nil {
+				return nil, err
+			}
+			return d.Fingerprint(ctx, at, a)
+		}
+	}
 	c.infer = func(vals map[string]any) (lang.Type, error) {
 		a, err := assign(vals)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mlpipe/mlpipe/lang"
 )
@@ -29,14 +30,36 @@ func (e *StageError) Unwrap() error { return e.Err }
 
 // Results holds the value of every stage of a finished run.
 type Results struct {
-	Values map[string]any
-	Order  []string // stage names in dependency order
+	Values map[string]any // by stage name; skipped stages have none
+	Order  []string       // stage names in dependency order
+	Stages []*StageReport // in dependency order
+}
+
+// StageStatus says what became of a stage in a run.
+type StageStatus string
+
+// What became of a stage.
+const (
+	StageRan     StageStatus = "ran"     // computed
+	StageReused  StageStatus = "reused"  // its value came from the stage cache
+	StageSkipped StageStatus = "skipped" // not needed: every stage using it was reused
+)
+
+// StageReport tells what became of one stage and why.
+type StageReport struct {
+	Name    string
+	Status  StageStatus
+	Reason  string    // why it ran, or where its value came from
+	Key     *StageKey // nil when the run computed no keys
+	Seconds float64   // time spent on it, decoding included
 }
 
 // Run executes the graph: each stage once its dependencies are done, up to
-// cfg.Parallel at a time. The first failure cancels the others and is
-// returned as a *StageError; a cancelled ctx stops the run between steps
-// and returns an error wrapping ctx.Err().
+// cfg.Parallel at a time. With a cache, a stage whose key is cached is
+// reused instead of run, and a stage that only such stages need is skipped.
+// The first failure cancels the others and is returned as a *StageError; a
+// cancelled ctx stops the run between steps and returns an error wrapping
+// ctx.Err().
 func Run(ctx context.Context, g *Graph, cfg *RunConfig) (*Results, error) {
 	if cfg == nil {
 		cfg = &RunConfig{}
@@ -46,6 +69,18 @@ func Run(ctx context.Context, g *Graph, cfg *RunConfig) (*Results, error) {
 	ev := &evaluator{g: g, cfg: cfg, values: map[string]any{}, params: map[string]any{}}
 	for _, p := range g.checked.Params {
 		ev.params[p.Name] = p.Value
+	}
+	plan, err := ev.plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ev.keys = map[string]string{}
+	ev.checkpoints = map[string]*checkpointSet{}
+	for n, st := range plan {
+		if st.report.Key != nil {
+			ev.keys[n.Name] = st.report.Key.Key
+		}
+		ev.checkpoints[n.Name] = &checkpointSet{}
 	}
 	par := max(cfg.Parallel, 1)
 	sem := make(chan struct{}, par)
@@ -78,6 +113,11 @@ func Run(ctx context.Context, g *Graph, cfg *RunConfig) (*Results, error) {
 					return
 				}
 			}
+			st := plan[n]
+			if st.report.Status == StageSkipped {
+				cfg.stageDone(st.report)
+				return
+			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -87,14 +127,24 @@ func Run(ctx context.Context, g *Graph, cfg *RunConfig) (*Results, error) {
 			if ctx.Err() != nil {
 				return
 			}
-			v, err := ev.node(ctx, n)
-			if err != nil {
+			start := time.Now()
+			v := st.cached
+			if st.report.Status == StageRan {
+				var err error
+				if v, err = ev.node(ctx, n); err != nil {
+					fail(err)
+					return
+				}
+			}
+			if err := ev.finish(ctx, n, st, v); err != nil {
 				fail(err)
 				return
 			}
 			ev.mu.Lock()
 			ev.values[n.Name] = v
 			ev.mu.Unlock()
+			st.report.Seconds += time.Since(start).Seconds()
+			cfg.stageDone(st.report)
 		}(n)
 	}
 	wg.Wait()
@@ -107,8 +157,179 @@ func Run(ctx context.Context, g *Graph, cfg *RunConfig) (*Results, error) {
 	res := &Results{Values: ev.values}
 	for _, n := range g.Nodes {
 		res.Order = append(res.Order, n.Name)
+		res.Stages = append(res.Stages, plan[n].report)
 	}
 	return res, nil
+}
+
+// stagePlan is what the run will do with one stage.
+type stagePlan struct {
+	report *StageReport
+	cached any // the decoded cached value of a reused stage
+}
+
+// plan decides for every stage whether it is reused from the cache, run,
+// or skipped, and why.
+func (ev *evaluator) plan(ctx context.Context) (map[*Node]*stagePlan, error) {
+	cfg, g := ev.cfg, ev.g
+	keys := cfg.Keys
+	if keys == nil && cfg.Cache != nil {
+		var err error
+		if keys, err = g.Keys(ctx); err != nil {
+			return nil, err
+		}
+	}
+	plan := make(map[*Node]*stagePlan, len(g.Nodes))
+	for _, n := range g.Nodes {
+		st := &stagePlan{report: &StageReport{Name: n.Name, Status: StageRan, Key: keys[n.Name]}}
+		plan[n] = st
+		switch {
+		case cfg.Cache == nil:
+			st.report.Reason = "the stage cache is off"
+		case !st.report.Key.Cacheable:
+			st.report.Reason = fmt.Sprintf("%s values are computed, not cached", describeType(n.Type))
+		default:
+			ev.lookup(ctx, n, st)
+		}
+	}
+	// A stage is needed if nothing uses it (it is a result), or if a
+	// needed stage that runs uses it. Dependents come after their
+	// dependencies in g.Nodes, so one backward pass settles every stage.
+	used := map[*Node]bool{}
+	for _, n := range g.Nodes {
+		for _, d := range n.Deps {
+			used[d] = true
+		}
+	}
+	needed := map[*Node]bool{}
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		n := g.Nodes[i]
+		if !used[n] {
+			needed[n] = true
+		}
+		st := plan[n]
+		if !needed[n] {
+			st.report.Reason = "not needed: every stage that uses it was reused"
+			if st.report.Status == StageReused {
+				st.report.Reason = "in the stage cache (key " + ShortID(st.report.Key.Key) + "), and not needed: every stage that uses it was reused"
+			}
+			st.report.Status = StageSkipped
+			st.cached = nil
+			continue
+		}
+		if st.report.Status == StageRan {
+			for _, d := range n.Deps {
+				needed[d] = true
+			}
+		}
+	}
+	return plan, nil
+}
+
+// lookup finds a cacheable stage's value in the cache, or says why it must
+// run.
+func (ev *evaluator) lookup(ctx context.Context, n *Node, st *stagePlan) {
+	key := st.report.Key
+	data, err := ev.cfg.Cache.Get(ctx, key.Key)
+	if err == nil {
+		codec, _ := ev.g.checked.Registry.Codec(kindOf(n.Type))
+		v, derr := decodeValue(codec, data)
+		if derr == nil {
+			st.report.Status = StageReused
+			st.report.Reason = "reused from the stage cache (key " + ShortID(key.Key) + ")"
+			st.cached = v
+			return
+		}
+		err = derr
+	}
+	if !errors.Is(err, ErrCacheMiss) {
+		st.report.Reason = fmt.Sprintf("its cached value is unreadable (%v), so it runs again", err)
+		return
+	}
+	prev, err := ev.cfg.Cache.Last(ctx, n.Name)
+	switch {
+	case errors.Is(err, ErrCacheMiss):
+		st.report.Reason = "not in the stage cache: it has not run before"
+	case err != nil:
+		st.report.Reason = fmt.Sprintf("not in the stage cache (its last entry is unreadable: %v)", err)
+	default:
+		why := Explain(prev.Ingredients, key.Ingredients)
+		if why == "" {
+			why = "its cached value is gone (mlpipe cache gc?)"
+		}
+		st.report.Reason = why
+	}
+}
+
+// decodeValue decodes a cached value, turning a panic of a faulty decoder
+// into an error: cached bytes come from disk.
+func decodeValue(c Codec, data []byte) (v Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoding failed: %v", r)
+		}
+	}()
+	return c.Decode(data)
+}
+
+// finish does what follows a stage's value, whether it ran or was reused:
+// it writes the value's output files, reports its measurements, and stores
+// a freshly computed cacheable value in the cache.
+func (ev *evaluator) finish(ctx context.Context, n *Node, st *stagePlan, v any) error {
+	cfg := ev.cfg
+	if o, ok := v.(Outputter); ok && cfg.OutDir != "" {
+		files, err := o.Outputs()
+		if err != nil {
+			return &StageError{Stage: n.Name, Span: n.Span, Err: err}
+		}
+		for _, f := range files {
+			if _, err := cfg.writeOutput(n.Name, f.Name, f.MediaType, f.Data); err != nil {
+				return &StageError{Stage: n.Name, Span: n.Span, Err: err}
+			}
+		}
+	}
+	if m, ok := v.(Measured); ok && cfg.OnMeasure != nil {
+		cfg.OnMeasure(n.Name, m.Measurements())
+	}
+	if st.report.Status != StageRan || cfg.Cache == nil || st.report.Key == nil || !st.report.Key.Cacheable {
+		return nil
+	}
+	codec, _ := ev.g.checked.Registry.Codec(kindOf(n.Type))
+	val, ok := v.(Value)
+	if !ok {
+		return nil
+	}
+	data, err := codec.Encode(val)
+	if err == nil {
+		err = cfg.Cache.Put(ctx, CacheEntry{Key: st.report.Key.Key, Stage: n.Name, Component: st.report.Key.Component, Ingredients: st.report.Key.Ingredients}, data)
+	}
+	if err != nil {
+		cfg.logf("%s: warning: its result was not cached: %v", n.Name, err)
+		return nil
+	}
+	// The value is cached: its checkpoints are of no more use.
+	for _, key := range ev.checkpoints[n.Name].keys {
+		if err := cfg.Cache.Delete(ctx, key); err != nil {
+			cfg.logf("%s: warning: a checkpoint was not removed: %v", n.Name, err)
+		}
+	}
+	return nil
+}
+
+// describeType names a type in messages: its kind for objects.
+func describeType(t lang.Type) string {
+	if k := kindOf(t); k != "" {
+		return string(k)
+	}
+	return t.String()
+}
+
+// kindOf returns the kind of an object type, or "" for other types.
+func kindOf(t lang.Type) lang.Kind {
+	if o, ok := t.(*lang.Object); ok {
+		return o.Kind
+	}
+	return ""
 }
 
 type evaluator struct {
@@ -117,6 +338,10 @@ type evaluator struct {
 	params map[string]any
 	mu     sync.Mutex
 	values map[string]any
+	// keys and checkpoints are per stage, set up by Run before any stage
+	// starts and read-only after.
+	keys        map[string]string
+	checkpoints map[string]*checkpointSet
 }
 
 // node computes one stage, turning panics into errors.
@@ -248,13 +473,15 @@ func (ev *evaluator) call(ctx context.Context, n *Node, e *lang.CallExpr, path s
 		argAt[p.Name] = a.At
 	}
 	env := &Env{
-		Stage:      n.Name,
-		Path:       path,
-		Span:       e.At,
-		Experiment: ev.g.checked.Experiment,
-		Params:     ev.params,
-		cfg:        ev.cfg,
-		seed:       DeriveSeed(ev.g.checked.Experiment.Seed, path),
+		Stage:       n.Name,
+		Path:        path,
+		Span:        e.At,
+		Experiment:  ev.g.checked.Experiment,
+		Params:      ev.params,
+		cfg:         ev.cfg,
+		seed:        DeriveSeed(ev.g.checked.Experiment.Seed, path),
+		stageKey:    ev.keys[n.Name],
+		checkpoints: ev.checkpoints[n.Name],
 	}
 	v, err := comp.Build(ctx, env, vals)
 	if err != nil {

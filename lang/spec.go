@@ -190,7 +190,7 @@ func FormatValue(v any) string {
 // 3 → "3.0", 1e-08 → "1e-08".
 func FormatFloat(x float64) string {
 	s := strconv.FormatFloat(x, 'g', -1, 64)
-	if !strings.ContainsAny(s, ".eEn") { // n: NaN, Inf
+	if !strings.ContainsAny(s, ".eEnN") { // n, N: Inf, NaN
 		s += ".0"
 	}
 	return s

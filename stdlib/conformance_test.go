@@ -350,8 +350,12 @@ var buildPrograms = map[string]buildProgram{
 		score: "evaluate(fit.model, limit(data.test, 50))",
 	},
 	// models
-	"mlp":     {net: `mlp(hidden: [16, 8], out: 10, activation: "tanh", bias: false)`},
-	"linear":  {net: "linear(out: 10)"},
+	"mlp":    {net: `mlp(hidden: [16, 8], out: 10, activation: "tanh", bias: false)`},
+	"linear": {net: "linear(out: 10)"},
+	"load_weights": {
+		net:   `load_weights(mlp(hidden: [16], out: 10), "weights.safetensors")`,
+		extra: "untrained = evaluate(net, data.test)",
+	},
 	"relu":    {net: "linear(out: 16) | relu() | linear(out: 10)"},
 	"tanh":    {net: "linear(out: 16) | tanh() | linear(out: 10)"},
 	"sigmoid": {net: "linear(out: 16) | sigmoid() | linear(out: 10)"},
@@ -366,7 +370,7 @@ var buildPrograms = map[string]buildProgram{
 	// stages
 	"train": {
 		fit:   "train(net, data.train, epochs: 2, batch: 50, shuffle: false, seed: 5)",
-		extra: "more = train(fit.model, data.train, epochs: 1)\nscore2 = evaluate(more.model, data.test)",
+		extra: "more = train(fit.model, data.train, epochs: 1, save: \"more\")\nscore2 = evaluate(more.model, data.test)",
 	},
 	"evaluate": {score: "evaluate(fit.model, data.test, metrics: [nll(), accuracy()], batch: 7)"},
 	"report":   {extra: `named = report(score, name: "conformance")`},
@@ -677,6 +681,7 @@ func readReport(path string) (*reportContent, error) {
 // class shows in which rows are bright, and a CSV file of three classes.
 func writeTinyData(t *testing.T, dir string) {
 	t.Helper()
+	writeTinyWeights(t, filepath.Join(dir, "weights.safetensors"))
 	fashion := filepath.Join(dir, "fashion")
 	if err := os.MkdirAll(fashion, 0o755); err != nil {
 		t.Fatal(err)
@@ -902,5 +907,27 @@ func TestLossValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// writeTinyWeights writes the weights of mlp(hidden: [16], out: 10) on the
+// 64 digits pixels, as train would save them.
+func writeTinyWeights(t *testing.T, path string) {
+	t.Helper()
+	arch := backend.Arch{
+		{Kind: backend.Linear, In: 64, Out: 16, Bias: true},
+		{Kind: backend.Activation, In: 16, Out: 16, Activation: backend.ReLU},
+		{Kind: backend.Linear, In: 16, Out: 10, Bias: true},
+	}
+	m, err := backend.Init(arch, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := value.EncodeWeights(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mlpipe/mlpipe/stdlib/models"
 	"github.com/mlpipe/mlpipe/stdlib/optim"
 	"github.com/mlpipe/mlpipe/stdlib/stages"
+	"github.com/mlpipe/mlpipe/stdlib/value"
 )
 
 // Register adds every standard component to r.
@@ -24,6 +25,7 @@ func Register(r *interp.Registry) {
 	optim.Register(r)
 	metrics.Register(r)
 	stages.Register(r)
+	value.RegisterCodecs(r)
 }
 
 // NewRegistry returns a registry holding every standard component.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mlpipe/mlpipe/interp/store"
 )
 
 var updateScripts = flag.Bool("update", false, "rewrite the expected files of testdata/script/*.txtar from the actual output")
@@ -26,10 +30,33 @@ const statusEnv = "MLPIPE_TEST_STATUS_FILE"
 // TestMain makes the test binary double as the mlpipe command: the scripts
 // run it as `exec mlpipe ...` in a separate process, so that exit statuses,
 // signals and output are the real ones.
+//
+// Runs that the tests start in-process record into a temporary store, never
+// into the repository's pipelines/.mlpipe.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	var run testscript.TestingM = m
+	if os.Getenv(storeEnv) == "" {
+		dir, err := os.MkdirTemp("", "mlpipe-test-store")
+		if err != nil {
+			panic(err)
+		}
+		os.Setenv(storeEnv, dir)
+		run = removeAfter{m, dir}
+	}
+	testscript.Main(run, map[string]func(){
 		"mlpipe": mlpipeCommand,
 	})
+}
+
+// removeAfter runs the tests, then removes dir.
+type removeAfter struct {
+	m   *testing.M
+	dir string
+}
+
+func (r removeAfter) Run() int {
+	defer os.RemoveAll(r.dir)
+	return r.m.Run()
 }
 
 // mlpipeCommand is main, which it mirrors, plus a record of the exit status
@@ -69,14 +96,17 @@ func TestScript(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("PIPELINES", pipelines)
 			env.Setenv(statusEnv, filepath.Join(env.WorkDir, ".mlpipe-status"))
+			env.Setenv(storeEnv, filepath.Join(env.WorkDir, "store"))
 			// The scripts must not depend on the caller's data directory.
 			env.Setenv("MLPIPE_DATA", "")
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"status":   cmdStatus,
-			"waitfile": cmdWaitFile,
-			"sleep":    cmdSleep,
+			"status":         cmdStatus,
+			"waitfile":       cmdWaitFile,
+			"sleep":          cmdSleep,
+			"waitcheckpoint": cmdWaitCheckpoint,
+			"samemetrics":    cmdSameMetrics,
 		},
 	})
 }
@@ -174,4 +204,52 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	time.Sleep(d)
+}
+
+// cmdWaitCheckpoint waits until the run store holds a training checkpoint
+// of the stage of the experiment: waitcheckpoint STORE EXPERIMENT STAGE.
+func cmdWaitCheckpoint(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 || neg {
+		ts.Fatalf("usage: waitcheckpoint STORE EXPERIMENT STAGE")
+	}
+	ctx := context.Background()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(filepath.Join(ts.MkAbs(args[0]), store.DBName)); err == nil {
+			st, err := store.Open(ctx, ts.MkAbs(args[0]))
+			ts.Check(err)
+			_, err = st.CacheLast(ctx, args[1], args[2]+"#checkpoint")
+			st.Close()
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				ts.Fatalf("%v", err)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("no checkpoint of %s appeared within a minute", args[2])
+}
+
+// cmdSameMetrics checks that two report.json files hold the same metrics:
+// samemetrics A B.
+func cmdSameMetrics(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || neg {
+		ts.Fatalf("usage: samemetrics A B")
+	}
+	read := func(path string) map[string]float64 {
+		var doc struct {
+			Metrics map[string]float64 `json:"metrics"`
+		}
+		ts.Check(json.Unmarshal([]byte(ts.ReadFile(path)), &doc))
+		if len(doc.Metrics) == 0 {
+			ts.Fatalf("%s has no metrics", path)
+		}
+		return doc.Metrics
+	}
+	a, b := read(args[0]), read(args[1])
+	if !maps.Equal(a, b) {
+		ts.Fatalf("metrics differ:\n%s: %v\n%s: %v", args[0], a, args[1], b)
+	}
 }

@@ -46,23 +46,9 @@ const FashionMNISTClasses = 10
 // fs.ErrNotExist) says how to install the data set: Debian's
 // dataset-fashion-mnist package installs it in DefaultFashionMNISTDir.
 func LoadFashionMNIST(dir string) (train, test *Dataset, err error) {
-	if dir == "" {
-		dir = DefaultFashionMNISTDir
-	}
-	if st, err := os.Stat(dir); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("datasets: Fashion-MNIST directory %s does not exist (%w); %s",
-				dir, err, fashionMNISTInstallHint)
-		}
-		return nil, nil, fmt.Errorf("datasets: Fashion-MNIST: %w", err)
-	} else if !st.IsDir() {
-		return nil, nil, fmt.Errorf("datasets: Fashion-MNIST: %s is not a directory; %s", dir, fashionMNISTInstallHint)
-	}
-	var paths [4]string
-	for i, name := range fashionMNISTFiles {
-		if paths[i], err = findFile(dir, name); err != nil {
-			return nil, nil, err
-		}
+	paths, err := FashionMNISTFiles(dir)
+	if err != nil {
+		return nil, nil, err
 	}
 	train, err = loadFashionPart(paths[0], paths[1], "fashion-mnist/train")
 	if err != nil {
@@ -73,6 +59,33 @@ func LoadFashionMNIST(dir string) (train, test *Dataset, err error) {
 		return nil, nil, err
 	}
 	return train, test, nil
+}
+
+// FashionMNISTFiles returns the paths of the four files LoadFashionMNIST
+// reads from dir (DefaultFashionMNISTDir if dir is ""), with the same
+// errors for a missing directory or file.
+func FashionMNISTFiles(dir string) ([]string, error) {
+	if dir == "" {
+		dir = DefaultFashionMNISTDir
+	}
+	if st, err := os.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("datasets: Fashion-MNIST directory %s does not exist (%w); %s",
+				dir, err, fashionMNISTInstallHint)
+		}
+		return nil, fmt.Errorf("datasets: Fashion-MNIST: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("datasets: Fashion-MNIST: %s is not a directory; %s", dir, fashionMNISTInstallHint)
+	}
+	paths := make([]string, len(fashionMNISTFiles))
+	for i, name := range fashionMNISTFiles {
+		p, err := findFile(dir, name)
+		if err != nil {
+			return nil, err
+		}
+		paths[i] = p
+	}
+	return paths, nil
 }
 
 // findFile returns the path of name (ending in .gz) in dir, or of name

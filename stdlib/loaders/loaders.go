@@ -65,11 +65,30 @@ func finish(name string, train, test *datasets.Dataset, validation float64, limi
 
 // resolve interprets path relative to the directory of the pipeline file
 // that names it.
-func resolve(env *interp.Env, path string) string {
-	if filepath.IsAbs(path) || env.Span.File == "" {
+func resolve(env *interp.Env, path string) string { return resolveAt(env.Span, path) }
+
+// resolveAt interprets path relative to the directory of the file of at.
+func resolveAt(at lang.Span, path string) string {
+	if filepath.IsAbs(path) || at.File == "" {
 		return path
 	}
-	return filepath.Join(filepath.Dir(env.Span.File), path)
+	return filepath.Join(filepath.Dir(at.File), path)
+}
+
+// hashFiles fingerprints the files at paths, relative to at's file.
+func hashFiles(ctx context.Context, at lang.Span, paths ...string) ([]interp.DataFile, error) {
+	out := make([]interp.DataFile, 0, len(paths))
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		f, err := interp.HashFile(ctx, resolveAt(at, p))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // DigitsArgs are the parameters of digits.
@@ -106,6 +125,9 @@ var digitsDef = interp.Def[DigitsArgs]{
 		}
 		return finish("digits", train, test, a.Validation, 0, env.Seed())
 	},
+	Fingerprint: func(ctx context.Context, at lang.Span, a *DigitsArgs) ([]interp.DataFile, error) {
+		return []interp.DataFile{{Path: datasets.DigitsFile, Digest: "sha256:" + datasets.DigitsSHA256, Size: datasets.DigitsSize()}}, nil
+	},
 }
 
 // FashionArgs are the parameters of fashion_mnist.
@@ -125,21 +147,30 @@ var fashionDef = interp.Def[FashionArgs]{
 		return value.DataType([]int{1, 28, 28}, 10, splitNames(a.Validation)...), nil
 	},
 	Build: func(ctx context.Context, env *interp.Env, a *FashionArgs) (interp.Value, error) {
-		dir := a.Dir
-		switch {
-		case dir != "":
-			dir = resolve(env, dir)
-		case os.Getenv("MLPIPE_DATA") != "":
-			dir = filepath.Join(os.Getenv("MLPIPE_DATA"), "fashion-mnist")
-		default:
-			dir = datasets.DefaultFashionMNISTDir
-		}
-		train, test, err := datasets.LoadFashionMNIST(dir)
+		train, test, err := datasets.LoadFashionMNIST(fashionDir(env.Span, a))
 		if err != nil {
 			return nil, err
 		}
 		return finish("fashion_mnist", train, test, a.Validation, a.Limit, env.Seed())
 	},
+	Fingerprint: func(ctx context.Context, at lang.Span, a *FashionArgs) ([]interp.DataFile, error) {
+		paths, err := datasets.FashionMNISTFiles(fashionDir(at, a))
+		if err != nil {
+			return nil, err
+		}
+		return hashFiles(ctx, lang.Span{}, paths...)
+	},
+}
+
+// fashionDir is the directory fashion_mnist reads, called at at.
+func fashionDir(at lang.Span, a *FashionArgs) string {
+	switch {
+	case a.Dir != "":
+		return resolveAt(at, a.Dir)
+	case os.Getenv("MLPIPE_DATA") != "":
+		return filepath.Join(os.Getenv("MLPIPE_DATA"), "fashion-mnist")
+	}
+	return datasets.DefaultFashionMNISTDir
 }
 
 // IDXArgs are the parameters of idx.
@@ -174,6 +205,9 @@ var idxDef = interp.Def[IDXArgs]{
 			return nil, fmt.Errorf("train images have %v pixels each but test images %v", train.Shape, test.Shape)
 		}
 		return finish("idx", train, test, a.Validation, a.Limit, env.Seed())
+	},
+	Fingerprint: func(ctx context.Context, at lang.Span, a *IDXArgs) ([]interp.DataFile, error) {
+		return hashFiles(ctx, at, a.TrainImages, a.TrainLabels, a.TestImages, a.TestLabels)
 	},
 }
 
@@ -222,6 +256,9 @@ var csvDef = interp.Def[CSVArgs]{
 			}
 		}
 		return finish("csv", train, test, a.Validation, a.Limit, env.Seed())
+	},
+	Fingerprint: func(ctx context.Context, at lang.Span, a *CSVArgs) ([]interp.DataFile, error) {
+		return hashFiles(ctx, at, a.Train, a.Test)
 	},
 }
 

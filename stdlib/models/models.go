@@ -7,10 +7,12 @@ package models
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/mlpipe/mlpipe/interp"
 	"github.com/mlpipe/mlpipe/lang"
 	"github.com/mlpipe/mlpipe/stdlib/backend"
+	"github.com/mlpipe/mlpipe/stdlib/safetensors"
 	"github.com/mlpipe/mlpipe/stdlib/value"
 )
 
@@ -18,6 +20,7 @@ import (
 func Register(r *interp.Registry) {
 	interp.Register(r, mlpDef)
 	interp.Register(r, linearDef)
+	interp.Register(r, loadWeightsDef)
 	for _, act := range activations {
 		interp.Register(r, activationDef(act.name, act.doc))
 	}
@@ -109,4 +112,84 @@ func activationDef(name, doc string) interp.Def[ActivationArgs] {
 			return &value.Model{Layers: []value.Layer{{Kind: backend.Activation, Activation: name}}}, nil
 		},
 	}
+}
+
+// LoadWeightsArgs are the parameters of load_weights.
+type LoadWeightsArgs struct {
+	Model interp.Value `mlp:"model,positional" doc:"The architecture the weights are for, such as mlp(hidden: [256], out: 10)." kind:"model"`
+	File  string       `mlp:"file,positional" doc:"A safetensors file of the model's state_dict (relative to the pipeline file), as mlpipe's train writes it or PyTorch's nn.Sequential would name it." required:"true"`
+}
+
+var loadWeightsDef = interp.Def[LoadWeightsArgs]{
+	Name:     "load_weights",
+	Category: lang.KindModel,
+	Doc:      "The model with its weights read from a safetensors file (trained by mlpipe or by PyTorch; see docs/weights.md): every tensor the architecture needs must be there with its shape, and no other. The input width is taken from the file when the model leaves it open.",
+	Example:  `net = load_weights(mlp(hidden: [256], out: 10), "model.safetensors")`,
+	Result:   value.ModelType(0, 0),
+	Infer: func(a *LoadWeightsArgs) (lang.Type, error) {
+		if o := interp.ObjectOf(a.Model); o != nil {
+			return value.ModelType(o.In, o.Out), nil
+		}
+		return value.ModelType(0, 0), nil
+	},
+	Build: func(ctx context.Context, env *interp.Env, a *LoadWeightsArgs) (interp.Value, error) {
+		path := resolvePath(env.Span, a.File)
+		f, err := safetensors.ReadFile(path)
+		if err != nil {
+			return nil, interp.ArgErrorf("file", "%v", err)
+		}
+		model := a.Model.(*value.Model)
+		in := model.InWidth()
+		if in == 0 {
+			if in, err = inputWidthFromFile(f, model); err != nil {
+				return nil, interp.ArgErrorf("file", "%s: %v", path, err)
+			}
+		}
+		arch, err := model.Arch(in)
+		if err != nil {
+			return nil, interp.ArgErrorf("model", "%v", err)
+		}
+		weights, err := value.LoadWeights(f, arch)
+		if err != nil {
+			return nil, interp.ArgErrorf("file", "%s: %v", path, err)
+		}
+		return &value.Model{Layers: model.Layers, In: in, Weights: weights}, nil
+	},
+	Fingerprint: func(ctx context.Context, at lang.Span, a *LoadWeightsArgs) ([]interp.DataFile, error) {
+		f, err := interp.HashFile(ctx, resolvePath(at, a.File))
+		if err != nil {
+			return nil, err
+		}
+		return []interp.DataFile{f}, nil
+	},
+}
+
+// inputWidthFromFile reads a model's input width from the weight of its
+// first dense layer in f: a matrix of shape [out, in].
+func inputWidthFromFile(f *safetensors.File, m *value.Model) (int, error) {
+	for i, l := range m.Layers {
+		if l.Kind != backend.Linear {
+			continue
+		}
+		name := fmt.Sprintf("%d.weight", i)
+		for _, t := range f.Tensors {
+			if t.Name == name {
+				if len(t.Shape) != 2 {
+					return 0, fmt.Errorf("tensor %q has shape %v, but a dense layer's weight is a matrix [out, in]", name, t.Shape)
+				}
+				return t.Shape[1], nil
+			}
+		}
+		return 0, fmt.Errorf("the weights have no tensor %q (the first dense layer's weight)", name)
+	}
+	return 0, fmt.Errorf("the model has no dense layer")
+}
+
+// resolvePath interprets path relative to the directory of the pipeline
+// file of at.
+func resolvePath(at lang.Span, path string) string {
+	if filepath.IsAbs(path) || at.File == "" {
+		return path
+	}
+	return filepath.Join(filepath.Dir(at.File), path)
 }

@@ -3,36 +3,15 @@ package safetensors
 import (
 	"context"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mlpipe/mlpipe/stdlib/internal/torchtest"
 )
-
-// python is the interpreter of Debian's python3-torch.
-const python = "/usr/bin/python3"
-
-// requireTorch skips t when python or its torch module is missing, unless
-// MLPIPE_REQUIRE_TORCH=1 (as in CI), when it fails t instead.
-func requireTorch(t *testing.T) {
-	t.Helper()
-	missing := func(why string) {
-		msg := why + "; install it with: apt-get install -y python3-torch"
-		if os.Getenv("MLPIPE_REQUIRE_TORCH") == "1" {
-			t.Fatal(msg + " (MLPIPE_REQUIRE_TORCH=1 requires it)")
-		}
-		t.Skip(msg)
-	}
-	if _, err := os.Stat(python); err != nil {
-		missing(python + " is missing")
-	}
-	if out, err := exec.Command(python, "-c", "import torch").CombinedOutput(); err != nil {
-		missing("python3 cannot import torch: " + strings.TrimSpace(string(out)))
-	}
-}
 
 // torchModel is the state dict of nn.Sequential(nn.Linear(4, 3), nn.ReLU(),
 // nn.Linear(3, 2)) with fixed weights.
@@ -88,7 +67,7 @@ func forward(model []Tensor, x []float32, n int) []float32 {
 // TestTorchInterop has PyTorch load a state dict the package wrote, run
 // the module and write its own file, which the package then reads.
 func TestTorchInterop(t *testing.T) {
-	requireTorch(t)
+	torchtest.Require(t)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "torch.safetensors")
 	const step = 1234567890123 // needs more than 32 bits
@@ -100,7 +79,7 @@ func TestTorchInterop(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, python, filepath.Join("testdata", "torch_interop.py"), in, out)
+	cmd := exec.CommandContext(ctx, torchtest.Python, filepath.Join("testdata", "torch_interop.py"), in, out)
 	if output, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("torch_interop.py: %v\n%s", err, output)
 	}

@@ -48,7 +48,7 @@ var reportDef = interp.Def[ReportArgs]{
 	Result:   reportType,
 	Defaults: ReportArgs{Name: "report"},
 	Infer: func(a *ReportArgs) (lang.Type, error) {
-		if a.Name == "" || strings.ContainsAny(a.Name, `/\`) || a.Name == "." || a.Name == ".." {
+		if !plainFileName(a.Name) {
 			return nil, interp.ArgErrorf("name", "report name %q must be a plain file name", a.Name)
 		}
 		return reportType, nil
@@ -98,6 +98,12 @@ var reportDef = interp.Def[ReportArgs]{
 		}
 		return &Report{Path: path}, nil
 	},
+}
+
+// plainFileName reports whether name names a file in the output directory
+// itself, not a path.
+func plainFileName(name string) bool {
+	return name != "" && !strings.ContainsAny(name, `/\`) && name != "." && name != ".."
 }
 
 type reportDoc struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/mlpipe/mlpipe/interp"
@@ -24,6 +25,7 @@ type TrainArgs struct {
 	Batch     int          `mlp:"batch" doc:"Samples per step; the last batch of an epoch may be smaller." range:"[1,inf)"`
 	Shuffle   bool         `mlp:"shuffle" doc:"Visit the samples in a new seeded order each epoch."`
 	Seed      *int64       `mlp:"seed" doc:"Seed of the weight initialisation and shuffling; default: derived from the experiment seed and the stage's name." range:"[0,inf)"`
+	Save      string       `mlp:"save" doc:"Base name of the weights file written to the run's output directory: NAME.safetensors, which PyTorch's load_state_dict takes for the same nn.Sequential (see docs/weights.md); \"\" writes none. Two train stages need different names."`
 }
 
 var trainDef = interp.Def[TrainArgs]{
@@ -32,8 +34,11 @@ var trainDef = interp.Def[TrainArgs]{
 	Doc:      "Trains a classifier by mini-batch gradient descent on the loss; weights start from PyTorch's default initialisation.",
 	Example:  "fit = train(net, data.train, loss: cross_entropy(), optimizer: adam(lr: 1e-3), epochs: 5, batch: 128)",
 	Result:   value.TrainedType(0, 0),
-	Defaults: TrainArgs{Epochs: 10, Batch: 64, Shuffle: true},
+	Defaults: TrainArgs{Epochs: 10, Batch: 64, Shuffle: true, Save: "model"},
 	Infer: func(a *TrainArgs) (lang.Type, error) {
+		if a.Save != "" && !plainFileName(a.Save) {
+			return nil, interp.ArgErrorf("save", "weights file name %q must be a plain file name", a.Save)
+		}
 		in, out, err := matchWidths(a.Model, a.Data)
 		if err != nil {
 			return nil, err
@@ -93,35 +98,43 @@ func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, er
 	if err != nil {
 		return nil, interp.ArgErrorf("model", "%v", err)
 	}
-	var weights *backend.Model
-	if model.Weights != nil {
-		weights = model.Weights.Clone()
-	} else if weights, err = backend.Init(arch, seed); err != nil {
-		return nil, err
-	}
 	batch := min(a.Batch, data.N)
-	tr, err := backend.NewTrainer(weights, opt, batch)
+	tr, resumed, err := startTrainer(ctx, env, model, arch, opt, batch, seed, a.Epochs)
 	if err != nil {
 		return nil, err
 	}
 	defer tr.Close()
 
 	stepsPerEpoch := (data.N + batch - 1) / batch
-	progress := env.Progress(int64(a.Epochs*stepsPerEpoch), "step")
+	first := 1
+	res := &value.Trained{}
+	var before float64 // training seconds of the epochs done before a resume
+	if resumed != nil {
+		first, res.History, before = resumed.Epoch+1, resumed.History, resumed.Seconds
+		env.Logf("resuming from the checkpoint after epoch %d/%d", resumed.Epoch, a.Epochs)
+	}
+	progress := env.Progress(int64((a.Epochs-first+1)*stepsPerEpoch), "step")
 	defer progress.Finish()
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x6d6c70697065))
 	order := make([]int, data.N)
 	for i := range order {
 		order[i] = i
 	}
+	shuffle := func() { rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] }) }
+	if a.Shuffle {
+		// The visiting order of an epoch depends on those before it.
+		for range first - 1 {
+			shuffle()
+		}
+	}
 	x := make([]float32, batch*features)
 	y := make([]int32, batch)
-	res := &value.Trained{}
 	start := time.Now()
-	for epoch := 1; epoch <= a.Epochs; epoch++ {
+	lastCheckpoint := start
+	for epoch := first; epoch <= a.Epochs; epoch++ {
 		epochStart := time.Now()
 		if a.Shuffle {
-			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			shuffle()
 		}
 		var sum float64
 		for s := 0; s < stepsPerEpoch; s++ {
@@ -147,12 +160,70 @@ func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, er
 		if every := (a.Epochs + 9) / 10; epoch%every == 0 || epoch == a.Epochs {
 			env.Logf("epoch %d/%d  loss %.4f  %.2fs  %.0f samples/s", epoch, a.Epochs, st.Loss, secs, float64(data.N)/secs)
 		}
+		if epoch < a.Epochs && env.Checkpointing() && time.Since(lastCheckpoint) >= checkpointEvery {
+			lastCheckpoint = time.Now()
+			saveCheckpoint(ctx, env, &trainCheckpoint{Epoch: epoch, Steps: tr.Steps(), Seconds: before + time.Since(start).Seconds(),
+				History: res.History, Model: tr.Model(), Opt: tr.OptimizerState()})
+		}
 	}
-	res.Seconds = time.Since(start).Seconds()
+	res.Seconds = before + time.Since(start).Seconds()
 	res.Steps = tr.Steps()
 	res.Samples = data.N * a.Epochs
 	res.Model = &value.Model{Layers: model.Layers, In: features, Weights: tr.Model().Clone()}
+	res.SaveAs = a.Save
 	return res, nil
+}
+
+// checkpointEvery is the least time between two checkpoints of a training:
+// an epoch of a second or more ends with one; shorter epochs share one, so
+// that writing checkpoints never costs much of the training time.
+const checkpointEvery = time.Second
+
+// startTrainer returns the trainer of a train stage: from the stage's
+// checkpoint when an earlier run of it stopped part-way (with the
+// checkpoint), else from the model's weights or a fresh initialisation.
+func startTrainer(ctx context.Context, env *interp.Env, model *value.Model, arch backend.Arch, opt backend.Optimizer, batch int, seed int64, epochs int) (*backend.Trainer, *trainCheckpoint, error) {
+	if data, ok := env.Checkpoint(ctx); ok {
+		c, err := decodeCheckpoint(data)
+		switch {
+		case err != nil:
+			env.Logf("warning: its checkpoint is unreadable (%v); training from the start", err)
+		case !slices.Equal(c.Model.Arch, arch) || c.Epoch < 1 || c.Epoch >= epochs || len(c.History) != c.Epoch:
+			env.Logf("warning: its checkpoint does not fit this training; training from the start")
+		default:
+			tr, err := backend.NewTrainer(c.Model, opt, batch)
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := tr.Restore(c.Opt, c.Steps); err != nil {
+				tr.Close()
+				env.Logf("warning: its checkpoint does not fit this training (%v); training from the start", err)
+				break
+			}
+			return tr, c, nil
+		}
+	}
+	var weights *backend.Model
+	var err error
+	if model.Weights != nil {
+		weights = model.Weights.Clone()
+	} else if weights, err = backend.Init(arch, seed); err != nil {
+		return nil, nil, err
+	}
+	tr, err := backend.NewTrainer(weights, opt, batch)
+	return tr, nil, err
+}
+
+// saveCheckpoint saves the state of a training after an epoch; a failure
+// only costs the ability to resume, so it is logged, not returned.
+func saveCheckpoint(ctx context.Context, env *interp.Env, c *trainCheckpoint) {
+	data, err := encodeCheckpoint(c)
+	if err == nil {
+		err = env.SaveCheckpoint(ctx, data)
+	}
+	if err != nil && ctx.Err() == nil {
+		env.Logf("warning: no checkpoint after epoch %d: %v", c.Epoch, err)
+	}
 }
 
 // gather copies the samples idx of d into x and y.

@@ -84,6 +84,7 @@ type Trained struct {
 	Seconds float64
 	Steps   int
 	Samples int
+	SaveAs  string // base name of the weights file in the output directory; "" writes none
 }
 
 // Type returns the result's type.
