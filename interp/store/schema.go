@@ -82,6 +82,22 @@ var schemaV1 = []string{
 	)`,
 	`CREATE INDEX cache_by_stage ON cache(experiment, stage, used)`,
 	`CREATE INDEX cache_by_digest ON cache(digest)`,
+	// sweeps records each sweep that was launched: what it runs and where.
+	`CREATE TABLE sweeps (
+		id         TEXT PRIMARY KEY,
+		sweep_id   TEXT NOT NULL,
+		name       TEXT NOT NULL,
+		experiment TEXT NOT NULL,
+		pipeline   TEXT NOT NULL,
+		args       TEXT NOT NULL,
+		axes       TEXT NOT NULL,
+		variants   INTEGER NOT NULL,
+		executor   TEXT NOT NULL,
+		job        TEXT NOT NULL,
+		out_dir    TEXT NOT NULL,
+		created    INTEGER NOT NULL,
+		updated    INTEGER NOT NULL
+	)`,
 	// object_pins protects objects written by an open Store from GC until
 	// that Store closes or its process dies.
 	`CREATE TABLE object_pins (
