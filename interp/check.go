@@ -22,6 +22,9 @@ type Override struct {
 // Config holds the options of Check.
 type Config struct {
 	Overrides []Override
+	// Variant, if set, checks variant *Variant of the pipeline's sweep
+	// block: its params replace theirs and its seed the experiment's.
+	Variant *int
 }
 
 // Experiment is the checked experiment block.
@@ -60,6 +63,7 @@ type Checked struct {
 	Types      map[lang.Expr]lang.Type
 	Consts     map[lang.Expr]any
 	Registry   *Registry
+	Sweep      *Sweep // the sweep block; nil when there is none
 }
 
 // Param returns the parameter called name.
@@ -104,6 +108,7 @@ func Check(prog *lang.Program, reg *Registry, cfg Config) (*Checked, error) {
 		binds      []*Binding
 		params     []*lang.ParamStmt
 		experiment *lang.ExperimentStmt
+		sweepStmt  *lang.SweepStmt
 	)
 	for _, f := range prog.Files {
 		if f == nil {
@@ -119,6 +124,15 @@ func Check(prog *lang.Program, reg *Registry, cfg Config) (*Checked, error) {
 					c.diags.Errorf(s.At, "duplicate experiment block").WithNote("the first is at %s", experiment.At)
 				default:
 					experiment = s
+				}
+			case *lang.SweepStmt:
+				switch {
+				case f != prog.Main:
+					c.diags.Errorf(s.At, "a sweep block belongs in the main file, not in an imported one")
+				case sweepStmt != nil:
+					c.diags.Errorf(s.At, "duplicate sweep block").WithNote("the first is at %s", sweepStmt.At)
+				default:
+					sweepStmt = s
 				}
 			case *lang.ParamStmt:
 				if c.declare(s.Name) {
@@ -138,10 +152,20 @@ func Check(prog *lang.Program, reg *Registry, cfg Config) (*Checked, error) {
 	// Pass 2: params in order, each overridden as soon as it is defined so
 	// that params derived from it see the override.
 	overrides := c.validateOverrides(cfg.Overrides)
+	var raw *rawSweep
+	if sweepStmt != nil {
+		raw = c.readSweep(sweepStmt)
+	}
+	variant := c.variant(cfg, sweepStmt, raw, overrides)
 	for _, s := range params {
 		p := c.param(s)
 		if o, ok := overrides[p.Name]; ok {
 			c.override(p, o)
+		}
+		if variant >= 0 {
+			if v, ok := raw.sweepValue(variant, p); ok {
+				p.Value, p.Overridden = v, true
+			}
 		}
 		c.params[p.Name] = p
 		out.Params = append(out.Params, p)
@@ -152,6 +176,9 @@ func Check(prog *lang.Program, reg *Registry, cfg Config) (*Checked, error) {
 	} else if prog.Main != nil {
 		out.Experiment = Experiment{Name: baseName(prog.Main.Name)}
 	}
+	if variant >= 0 {
+		out.Experiment.Seed = replicateSeed(out.Experiment.Seed, variant%raw.seeds)
+	}
 	// Pass 4: the bindings, dependencies first.
 	out.Bindings = c.order(binds)
 	for _, b := range out.Bindings {
@@ -159,8 +186,53 @@ func Check(prog *lang.Program, reg *Registry, cfg Config) (*Checked, error) {
 			b.Type, _, _ = c.expr(b.Stmt.Value)
 		}
 	}
+	if raw != nil {
+		out.Sweep = c.finishSweep(raw, out.Experiment.Name)
+	}
 	c.diags.Sort()
-	return out, c.diags.Err()
+	if err := c.diags.Err(); err != nil {
+		return out, err
+	}
+	if out.Sweep != nil {
+		base := out
+		if variant >= 0 {
+			// The sweep's id does not depend on which variant this is.
+			var err error
+			if base, err = Check(prog, reg, Config{Overrides: cfg.Overrides}); err != nil {
+				return out, err
+			}
+		}
+		out.Sweep.ID = hashText(DefinitionID(base) + "\n" + sweepText(out.Sweep))
+	}
+	return out, nil
+}
+
+// variant validates cfg.Variant and returns it, or -1 when no variant is
+// to be checked (or it cannot be).
+func (c *checker) variant(cfg Config, s *lang.SweepStmt, raw *rawSweep, overrides map[string]Override) int {
+	if cfg.Variant == nil {
+		return -1
+	}
+	k := *cfg.Variant
+	at := lang.Span{File: fmt.Sprintf("--variant %d", k)}
+	switch {
+	case s == nil:
+		c.diags.Errorf(at, "the pipeline has no sweep block, so it has no variants")
+		return -1
+	case raw.failed:
+		return -1 // the block has errors, reported already
+	}
+	n := raw.len()
+	if k < 0 || k >= n {
+		c.diags.Errorf(at, "the sweep has %d variants, numbered 0 to %d; there is no variant %d", n, n-1, k)
+		return -1
+	}
+	for _, ax := range raw.axes {
+		if o, ok := overrides[ax.param]; ok {
+			c.diags.Errorf(overrideSpan(o), "param %s is swept; --set cannot fix it in a variant of the sweep", ax.param)
+		}
+	}
+	return k
 }
 
 func baseName(path string) string {

@@ -27,7 +27,8 @@ type Comment struct {
 // Span returns the comment's span.
 func (c *Comment) Span() Span { return c.At }
 
-// Stmt is a top-level statement: *ImportStmt, *ParamStmt, *ExperimentStmt
+// Stmt is a top-level statement: *ImportStmt, *ParamStmt, *ExperimentStmt,
+// *SweepStmt
 // or *BindStmt.
 type Stmt interface {
 	Node
@@ -57,7 +58,17 @@ type ExperimentStmt struct {
 	At       Span
 }
 
-// Attr is `key = value` inside an experiment block.
+// SweepStmt is `sweep "name" { param = [values] ... seeds = N }`: a grid
+// over params and a number of seed replicates, each combination one run.
+// Name is "" (and NameSpan invalid) when the block has no name.
+type SweepStmt struct {
+	Name     string
+	NameSpan Span
+	Attrs    []*Attr
+	At       Span
+}
+
+// Attr is `key = value` inside an experiment or sweep block.
 type Attr struct {
 	Name  *Ident
 	Value Expr
@@ -80,6 +91,9 @@ func (s *ParamStmt) Span() Span { return s.At }
 // Span returns the statement's span.
 func (s *ExperimentStmt) Span() Span { return s.At }
 
+// Span returns the statement's span.
+func (s *SweepStmt) Span() Span { return s.At }
+
 // Span returns the attribute's span.
 func (a *Attr) Span() Span { return a.At }
 
@@ -89,6 +103,7 @@ func (s *BindStmt) Span() Span { return s.At }
 func (*ImportStmt) stmtNode()     {}
 func (*ParamStmt) stmtNode()      {}
 func (*ExperimentStmt) stmtNode() {}
+func (*SweepStmt) stmtNode()      {}
 func (*BindStmt) stmtNode()       {}
 
 // Expr is an expression: *Ident, *IntLit, *FloatLit, *StringLit, *BoolLit,

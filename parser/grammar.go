@@ -36,6 +36,7 @@ type statement struct {
 	Import     *importDecl     `parser:"@@"`
 	Param      *paramDecl      `parser:"| @@"`
 	Experiment *experimentDecl `parser:"| @@"`
+	Sweep      *sweepDecl      `parser:"| @@"`
 	Bind       *binding        `parser:"| @@"`
 }
 
@@ -58,6 +59,13 @@ type experimentDecl struct {
 	NamePos lexer.Position
 	Name    string       `parser:"'experiment' @String"`
 	Attrs   []*attribute `parser:"'{' @@* '}'"`
+}
+
+type sweepDecl struct {
+	Pos    lexer.Position
+	Tokens []lexer.Token
+	Name   *string      `parser:"'sweep' @String?"`
+	Attrs  []*attribute `parser:"'{' @@* '}'"`
 }
 
 type attribute struct {

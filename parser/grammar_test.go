@@ -36,7 +36,8 @@ func TestGrammarShape(t *testing.T) {
 	g := parser.Grammar()
 	for _, rule := range []string{
 		`Header = "mlpipe" <int> .`,
-		`Statement = ImportDecl | ParamDecl | ExperimentDecl | Binding .`,
+		`Statement = ImportDecl | ParamDecl | ExperimentDecl | SweepDecl | Binding .`,
+		`SweepDecl = "sweep" <string>? "{" Attribute* "}" .`,
 		`Expression = Sum PipeTail* .`,
 		`PipeTail = "|" Sum .`,
 	} {

@@ -118,6 +118,16 @@ func (l *lowerer) stmt(s *statement) lang.Stmt {
 			e.Attrs = append(e.Attrs, &lang.Attr{Name: l.ident(a.Name), Value: l.expr(a.Value), At: l.span(a.Pos, a.Tokens)})
 		}
 		return e
+	case s.Sweep != nil:
+		c := s.Sweep
+		sw := &lang.SweepStmt{At: l.span(c.Pos, c.Tokens)}
+		if c.Name != nil {
+			sw.Name, sw.NameSpan = l.unquote(*c.Name, c.Tokens, "sweep name")
+		}
+		for _, a := range c.Attrs {
+			sw.Attrs = append(sw.Attrs, &lang.Attr{Name: l.ident(a.Name), Value: l.expr(a.Value), At: l.span(a.Pos, a.Tokens)})
+		}
+		return sw
 	case s.Bind != nil:
 		c := s.Bind
 		return &lang.BindStmt{Name: l.declName(c.Name), Value: l.expr(c.Value), At: l.span(c.Pos, c.Tokens)}
@@ -146,7 +156,7 @@ func (l *lowerer) unquote(raw string, tokens []lexer.Token, what string) (string
 // keywords are the words of the grammar. The lexer reads them as
 // identifiers, so the grammar alone would accept them as names.
 var keywords = map[string]bool{
-	"mlpipe": true, "experiment": true, "param": true, "import": true, "true": true, "false": true,
+	"mlpipe": true, "experiment": true, "sweep": true, "param": true, "import": true, "true": true, "false": true,
 }
 
 // declName lowers the name a param or binding declares, which must not be a

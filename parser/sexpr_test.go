@@ -45,6 +45,12 @@ func dumpStmt(s lang.Stmt) string {
 			parts = append(parts, fmt.Sprintf("(attr %s %s)", a.Name.Name, dumpExpr(a.Value)))
 		}
 		return "(" + strings.Join(parts, " ") + ")"
+	case *lang.SweepStmt:
+		parts := []string{"sweep", strconv.Quote(s.Name)}
+		for _, a := range s.Attrs {
+			parts = append(parts, fmt.Sprintf("(attr %s %s)", a.Name.Name, dumpExpr(a.Value)))
+		}
+		return "(" + strings.Join(parts, " ") + ")"
 	case *lang.BindStmt:
 		return fmt.Sprintf("(bind %s %s)", s.Name.Name, dumpExpr(s.Value))
 	}

@@ -179,6 +179,12 @@ func walkFile(f *lang.File, fn func(lang.Node)) {
 				fn(a.Name)
 				walkExpr(a.Value, fn)
 			}
+		case *lang.SweepStmt:
+			for _, a := range s.Attrs {
+				fn(a)
+				fn(a.Name)
+				walkExpr(a.Value, fn)
+			}
 		}
 	}
 }

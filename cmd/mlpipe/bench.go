@@ -217,7 +217,7 @@ func (a *app) benchPipeline(ctx context.Context, file string, sets []string, out
 	if err != nil {
 		return err
 	}
-	checked, _ := a.load(file, overrides)
+	checked, _ := a.load(file, interp.Config{Overrides: overrides})
 	if checked == nil {
 		return fmt.Errorf("%s does not check (see above)", file)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mlpipe/mlpipe/interp"
 )
 
 func (a *app) checkCmd() *cobra.Command {
@@ -23,7 +25,7 @@ and a caret. Nothing is computed and no data is read.`,
 			}
 			failed := false
 			for _, path := range args {
-				checked, _ := a.load(path, overrides)
+				checked, _ := a.load(path, interp.Config{Overrides: overrides})
 				if checked == nil {
 					failed = true
 					continue

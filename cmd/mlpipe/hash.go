@@ -31,7 +31,7 @@ form that was hashed.`,
 			if err != nil {
 				return err
 			}
-			checked, _ := a.load(args[0], overrides)
+			checked, _ := a.load(args[0], interp.Config{Overrides: overrides})
 			if checked == nil {
 				return &exitError{exitUsage}
 			}

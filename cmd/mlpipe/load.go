@@ -27,15 +27,15 @@ func parseSets(sets []string) ([]interp.Override, error) {
 	return out, nil
 }
 
-// load reads, parses and checks the pipeline at path. On failure it prints
-// every diagnostic to stderr and returns nil.
-func (a *app) load(path string, overrides []interp.Override) (*interp.Checked, lang.Sources) {
+// load reads, parses and checks the pipeline at path with cfg. On failure
+// it prints every diagnostic to stderr and returns nil.
+func (a *app) load(path string, cfg interp.Config) (*interp.Checked, lang.Sources) {
 	prog, sources, err := parser.Loader{}.Load(path)
 	if err != nil {
 		a.printDiags(err, sources)
 		return nil, sources
 	}
-	checked, err := interp.Check(prog, a.registry, interp.Config{Overrides: overrides})
+	checked, err := interp.Check(prog, a.registry, cfg)
 	if err != nil {
 		a.printDiags(err, sources)
 		return nil, sources

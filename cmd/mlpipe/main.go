@@ -77,7 +77,7 @@ each problem reported at file:line:col.`,
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(a.runCmd(), a.checkCmd(), a.hashCmd(), a.runsCmd(), a.cacheCmd(), a.docCmd(), a.fmtCmd(), a.versionCmd(), a.benchCmd(), a.benchWorkerCmd())
+	root.AddCommand(a.runCmd(), a.checkCmd(), a.hashCmd(), a.sweepCmd(), a.runsCmd(), a.cacheCmd(), a.docCmd(), a.fmtCmd(), a.versionCmd(), a.benchCmd(), a.benchWorkerCmd())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK

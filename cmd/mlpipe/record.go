@@ -127,7 +127,10 @@ func (r *recorder) measure(stage string, ms []interp.Measurement) {
 
 // beginRecord starts the record of a run of checked in st: ids, canonical
 // form, params, source files and data fingerprints.
-func beginRecord(ctx context.Context, st *store.Store, checked *interp.Checked, sources lang.Sources, keys map[string]*interp.StageKey, outDir, backend string) (*store.Run, error) {
+//
+// sweep and variant, when sweep is not "", say which variant of which sweep
+// the run is.
+func beginRecord(ctx context.Context, st *store.Store, checked *interp.Checked, sources lang.Sources, keys map[string]*interp.StageKey, outDir, backend, sweep string, variant int) (*store.Run, error) {
 	def := interp.DefinitionID(checked)
 	run := &store.Run{
 		RunID:             interp.RunID(def, checked.Experiment.Seed, Version),
@@ -139,7 +142,8 @@ func beginRecord(ctx context.Context, st *store.Store, checked *interp.Checked, 
 		Backend:           backend,
 		Canonical:         interp.Canonical(checked),
 		Params:            map[string]string{},
-		Variant:           store.NoVariant,
+		Sweep:             sweep,
+		Variant:           variant,
 		OutDir:            outDir,
 	}
 	for _, p := range checked.Params {

@@ -29,6 +29,7 @@ func (a *app) runCmd() *cobra.Command {
 		noCache    bool
 		explain    bool
 		resume     string
+		variant    int
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -73,7 +74,15 @@ every stage whether it ran or was reused, and why.`,
 			if err != nil {
 				return err
 			}
-			checked, sources := a.load(args[0], overrides)
+			checkCfg := interp.Config{Overrides: overrides}
+			if variant >= 0 {
+				if resumed != nil {
+					fmt.Fprintln(a.stderr, "mlpipe: --resume continues a run of its own variant: --variant cannot be given with it")
+					return &exitError{exitUsage}
+				}
+				checkCfg.Variant = &variant
+			}
+			checked, sources := a.load(args[0], checkCfg)
 			if checked == nil {
 				return &exitError{exitUsage}
 			}
@@ -117,7 +126,11 @@ every stage whether it ran or was reused, and why.`,
 			if run != nil {
 				err = st.ReopenRun(recCtx, run.ID)
 			} else {
-				run, err = beginRecord(recCtx, st, checked, sources, keys, out, backend.Describe())
+				sweep := ""
+				if variant >= 0 {
+					sweep = sweepRecordID(checked.Sweep.Name, interp.SweepID(checked))
+				}
+				run, err = beginRecord(recCtx, st, checked, sources, keys, out, backend.Describe(), sweep, variant)
 			}
 			if err != nil {
 				if run != nil {
@@ -184,6 +197,7 @@ every stage whether it ran or was reused, and why.`,
 	cmd.Flags().StringVar(&storeDir, "store", "", "record the run in the store `DIR` (default $MLPIPE_STORE, else .mlpipe beside the pipeline file)")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "run every stage, reusing nothing from the stage cache (results are still cached)")
 	cmd.Flags().BoolVar(&explain, "explain", false, "say for every stage whether it ran or was reused, and why")
+	cmd.Flags().IntVar(&variant, "variant", -1, "run variant `K` of the pipeline's sweep block (as mlpipe sweep does), recorded as part of the sweep")
 	cmd.Flags().StringVar(&resume, "resume", "", "continue the interrupted or failed run `ID` (a record id prefix, or last) of this pipeline, in its output directory, from its finished stages and last training checkpoint")
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlpipe/mlpipe/cmd/mlpipe/internal/results"
 	"github.com/mlpipe/mlpipe/interp/store"
 )
 
@@ -99,7 +100,7 @@ file store.`,
 	cmd.Flags().StringVar(&status, "status", "", "only runs in `STATE`: running, done, failed or interrupted")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "only runs whose param has this value: `NAME=VALUE` (repeatable)")
 	cmd.Flags().StringVar(&sweep, "sweep", "", "only runs of the sweep `NAME`")
-	cmd.AddCommand(a.runsShowCmd(&sf, &pipeline), a.runsDiffCmd(&sf, &pipeline), a.runsExportCmd(&sf, &pipeline))
+	cmd.AddCommand(a.runsShowCmd(&sf, &pipeline), a.runsDiffCmd(&sf, &pipeline), a.runsExportCmd(&sf, &pipeline), a.runsTableCmd(&sf, &pipeline))
 	return cmd
 }
 
@@ -142,17 +143,6 @@ func lookupRun(ctx context.Context, st *store.Store, id string) (*store.Run, err
 	return st.GetRun(ctx, id)
 }
 
-// finalMetrics returns a run's final metrics as "STAGE.NAME" -> value.
-func finalMetrics(r *store.Run) map[string]float64 {
-	out := map[string]float64{}
-	for _, m := range r.Metrics {
-		if m.Step == -1 {
-			out[m.Stage+"."+m.Name] = m.Value
-		}
-	}
-	return out
-}
-
 func sortedNames[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -181,7 +171,7 @@ func printRunTable(w io.Writer, runs []store.Run) {
 		for _, k := range sortedNames(r.Params) {
 			ps = append(ps, k+"="+r.Params[k])
 		}
-		fm := finalMetrics(r)
+		fm := r.FinalMetrics()
 		var ms []string
 		for _, k := range sortedNames(fm) {
 			ms = append(ms, k+"="+formatMetric(fm[k]))
@@ -247,7 +237,7 @@ func printRun(w io.Writer, st *store.Store, r *store.Run) {
 			fmt.Fprintf(w, "  %s  %s\n", s.Digest, s.Path)
 		}
 	}
-	if fm := finalMetrics(r); len(fm) > 0 {
+	if fm := r.FinalMetrics(); len(fm) > 0 {
 		fmt.Fprintln(w, "\nmetrics")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, k := range sortedNames(fm) {
@@ -380,7 +370,7 @@ func printDiff(w io.Writer, x, y *store.Run) {
 		fmt.Fprintln(w, "\ndata files")
 		fmt.Fprintln(w, strings.Join(dataChanged, "\n"))
 	}
-	xm, ym := finalMetrics(x), finalMetrics(y)
+	xm, ym := x.FinalMetrics(), y.FinalMetrics()
 	all := map[string]bool{}
 	for k := range xm {
 		all[k] = true
@@ -544,4 +534,113 @@ func (a *app) cacheCmd() *cobra.Command {
 	}
 	cmd.AddCommand(gc, clear)
 	return cmd
+}
+
+func (a *app) runsTableCmd(sf *storeFlag, pipeline *string) *cobra.Command {
+	var (
+		sweep      string
+		experiment string
+		groupBy    []string
+		metrics    []string
+		format     string
+		plotPath   string
+		x, y       string
+	)
+	cmd := &cobra.Command{
+		Use:   "table",
+		Short: "Aggregate finished runs: each metric's mean and std over seeds, grouped by params",
+		Long: `Table groups finished runs by the values of the params --group-by names and
+gives each final metric (STAGE.NAME) as mean ± standard deviation over the
+runs of each group, as Markdown or CSV. With --sweep ID (or --sweep last) it
+takes the latest finished run of every variant of the sweep, grouped by the
+swept params unless --group-by says otherwise; otherwise it takes every
+finished run of --experiment. --plot FILE.png also draws --y against the
+param --x, one line per value of the other grouping params, with error bars.`,
+		Example: `  mlpipe runs table --sweep last --pipeline pipelines/digits_sweep.mlp
+  mlpipe runs table --sweep last --format csv > sweep.csv
+  mlpipe runs table --sweep last --plot acc.png --x lr --y score.accuracy`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "md" && format != "csv" {
+				return fmt.Errorf("--format %q: want md or csv", format)
+			}
+			return a.withStore(cmd.Context(), sf, *pipeline, func(ctx context.Context, st *store.Store) error {
+				tab, title, err := a.aggregate(ctx, st, sweep, experiment, groupBy, metrics)
+				if err != nil {
+					return err
+				}
+				if plotPath != "" {
+					if x == "" || y == "" {
+						return fmt.Errorf("--plot needs --x PARAM and --y METRIC")
+					}
+					if err := tab.Plot(plotPath, x, y, title); err != nil {
+						return err
+					}
+					fmt.Fprintf(a.stderr, "wrote %s\n", plotPath)
+				}
+				if format == "csv" {
+					return tab.CSV(a.stdout)
+				}
+				return tab.Markdown(a.stdout)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&sweep, "sweep", "", "the runs of the sweep `ID` (or last)")
+	f.StringVar(&experiment, "experiment", "", "the finished runs of the experiment `NAME` (without --sweep)")
+	f.StringSliceVar(&groupBy, "group-by", nil, "group by these `PARAMS` (comma-separated; default with --sweep: the swept params)")
+	f.StringSliceVar(&metrics, "metric", nil, "only these `METRICS` (STAGE.NAME, comma-separated; default: all)")
+	f.StringVar(&format, "format", "md", "`md` (Markdown) or csv")
+	f.StringVar(&plotPath, "plot", "", "also draw --y against --x into `FILE` (.png, .svg or .pdf)")
+	f.StringVar(&x, "x", "", "the plot's x axis: a grouping `PARAM`")
+	f.StringVar(&y, "y", "", "the plot's y axis: a `METRIC`")
+	return cmd
+}
+
+// aggregate builds the table of a sweep's runs, or of an experiment's
+// finished runs, and a title for its plot.
+func (a *app) aggregate(ctx context.Context, st *store.Store, sweep, experiment string, groupBy, metrics []string) (*results.Table, string, error) {
+	if sweep != "" {
+		var sw *store.Sweep
+		var err error
+		if sweep == lastRun {
+			sw, err = st.LatestSweep(ctx)
+		} else {
+			sw, err = st.GetSweep(ctx, sweep)
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if len(groupBy) == 0 {
+			groupBy = sw.Axes
+		}
+		tab, n, err := sweepTable(ctx, st, sw, groupBy, metrics)
+		if err != nil {
+			return nil, "", err
+		}
+		if n == 0 {
+			return nil, "", fmt.Errorf("no variant of sweep %s has finished", sw.ID)
+		}
+		return tab, fmt.Sprintf("%s: %d runs", sw.ID, n), nil
+	}
+	if experiment == "" || len(groupBy) == 0 {
+		return nil, "", fmt.Errorf("give --sweep ID, or --experiment NAME and --group-by PARAMS")
+	}
+	list, err := st.ListRuns(ctx, store.Filter{Experiment: experiment, Status: store.Done})
+	if err != nil {
+		return nil, "", err
+	}
+	if len(list) == 0 {
+		return nil, "", fmt.Errorf("experiment %q has no finished runs: %w", experiment, store.ErrNotFound)
+	}
+	runs := make([]store.Run, len(list))
+	for i, r := range list {
+		w, err := st.GetRun(ctx, r.ID)
+		if err != nil {
+			return nil, "", err
+		}
+		runs[i] = *w
+	}
+	tab, err := results.Aggregate(runs, groupBy, metrics)
+	return tab, fmt.Sprintf("%s: %d runs", experiment, len(runs)), err
 }

@@ -234,7 +234,13 @@ func (p *printer) stmt(s lang.Stmt, cs []*lang.Comment) (doc, []*lang.Comment) {
 	case *lang.BindStmt:
 		return p.assign(name(s.Name)+" = ", s.Value, cs)
 	case *lang.ExperimentStmt:
-		return p.experiment(s, cs)
+		return p.attrBlock("experiment "+p.quoted(s.NameSpan, s.Name), s.NameSpan, s.Attrs, cs)
+	case *lang.SweepStmt:
+		head := "sweep"
+		if s.NameSpan.IsValid() {
+			head += " " + p.quoted(s.NameSpan, s.Name)
+		}
+		return p.attrBlock(head, s.NameSpan, s.Attrs, cs)
 	}
 	return text(""), cs
 }
@@ -246,16 +252,19 @@ func (p *printer) assign(prefix string, v lang.Expr, cs []*lang.Comment) (doc, [
 	return concat{text(prefix), d}, append(orphans, more...)
 }
 
-func (p *printer) experiment(s *lang.ExperimentStmt, cs []*lang.Comment) (doc, []*lang.Comment) {
+// attrBlock prints an experiment or sweep block: head, then the attributes
+// one per line inside braces. nameSpan is the span of the head's name (may
+// be invalid).
+func (p *printer) attrBlock(head string, nameSpan lang.Span, attrs []*lang.Attr, cs []*lang.Comment) (doc, []*lang.Comment) {
 	// Comments before the end of the name cannot stay there; the rest are
 	// inside the braces.
 	var orphans []*lang.Comment
-	for len(cs) > 0 && s.NameSpan.IsValid() && cs[0].At.Start.Offset < s.NameSpan.End.Offset {
+	for len(cs) > 0 && nameSpan.IsValid() && cs[0].At.Start.Offset < nameSpan.End.Offset {
 		orphans = append(orphans, cs[0])
 		cs = cs[1:]
 	}
 	var elems []element
-	for _, a := range s.Attrs {
+	for _, a := range attrs {
 		if a == nil {
 			continue
 		}
@@ -263,7 +272,7 @@ func (p *printer) experiment(s *lang.ExperimentStmt, cs []*lang.Comment) (doc, [
 			return p.assign(name(a.Name)+" = ", a.Value, in)
 		}})
 	}
-	open := text("experiment " + p.quoted(s.NameSpan, s.Name) + " {")
+	open := text(head + " {")
 	es := p.block(elems, cs)
 	if len(es) == 0 {
 		return concat{open, hardline, text("}")}, orphans
