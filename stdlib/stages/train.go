@@ -131,6 +131,7 @@ func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, er
 	y := make([]int32, batch)
 	start := time.Now()
 	lastCheckpoint := start
+	var checkpointCost time.Duration // the time the last checkpoint took to write
 	for epoch := first; epoch <= a.Epochs; epoch++ {
 		epochStart := time.Now()
 		if a.Shuffle {
@@ -160,10 +161,12 @@ func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, er
 		if every := (a.Epochs + 9) / 10; epoch%every == 0 || epoch == a.Epochs {
 			env.Logf("epoch %d/%d  loss %.4f  %.2fs  %.0f samples/s", epoch, a.Epochs, st.Loss, secs, float64(data.N)/secs)
 		}
-		if epoch < a.Epochs && env.Checkpointing() && time.Since(lastCheckpoint) >= checkpointEvery {
-			lastCheckpoint = time.Now()
+		if epoch < a.Epochs && env.Checkpointing() && time.Since(lastCheckpoint) >= checkpointShare*checkpointCost {
+			t := time.Now()
 			saveCheckpoint(ctx, env, &trainCheckpoint{Epoch: epoch, Steps: tr.Steps(), Seconds: before + time.Since(start).Seconds(),
 				History: res.History, Model: tr.Model(), Opt: tr.OptimizerState()})
+			lastCheckpoint = time.Now()
+			checkpointCost = lastCheckpoint.Sub(t)
 		}
 	}
 	res.Seconds = before + time.Since(start).Seconds()
@@ -174,10 +177,12 @@ func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, er
 	return res, nil
 }
 
-// checkpointEvery is the least time between two checkpoints of a training:
-// an epoch of a second or more ends with one; shorter epochs share one, so
-// that writing checkpoints never costs much of the training time.
-const checkpointEvery = time.Second
+// checkpointShare bounds the time spent on checkpoints: training saves one
+// after every epoch, unless the training since the last checkpoint took
+// less than checkpointShare times as long as writing that checkpoint did
+// (epochs of a few milliseconds, such as the quickstart's), so that
+// checkpoints never take more than about 1/checkpointShare of the time.
+const checkpointShare = 20
 
 // startTrainer returns the trainer of a train stage: from the stage's
 // checkpoint when an earlier run of it stopped part-way (with the
