@@ -22,8 +22,11 @@ type Override struct {
 // Config holds the options of Check.
 type Config struct {
 	Overrides []Override
+	// Seed, if set, replaces the experiment block's seed (it must be >= 0).
+	Seed *int64
 	// Variant, if set, checks variant *Variant of the pipeline's sweep
-	// block: its params replace theirs and its seed the experiment's.
+	// block: its params replace theirs and its seed the experiment's. A
+	// --set of a swept param is then an error.
 	Variant *int
 }
 
@@ -176,6 +179,13 @@ func Check(prog *lang.Program, reg *Registry, cfg Config) (*Checked, error) {
 	} else if prog.Main != nil {
 		out.Experiment = Experiment{Name: baseName(prog.Main.Name)}
 	}
+	if cfg.Seed != nil {
+		if *cfg.Seed < 0 {
+			c.diags.Errorf(lang.Span{File: "--seed"}, "--seed must be >= 0, got %d", *cfg.Seed)
+		} else {
+			out.Experiment.Seed = *cfg.Seed
+		}
+	}
 	if variant >= 0 {
 		out.Experiment.Seed = replicateSeed(out.Experiment.Seed, variant%raw.seeds)
 	}
@@ -194,11 +204,18 @@ func Check(prog *lang.Program, reg *Registry, cfg Config) (*Checked, error) {
 		return out, err
 	}
 	if out.Sweep != nil {
+		// The sweep's id hashes the pipeline with every swept param at its
+		// default, whichever variant this is and whatever --set fixes.
 		base := out
-		if variant >= 0 {
-			// The sweep's id does not depend on which variant this is.
+		baseCfg := Config{Seed: cfg.Seed}
+		for _, o := range cfg.Overrides {
+			if !out.Sweep.varies(o.Name) {
+				baseCfg.Overrides = append(baseCfg.Overrides, o)
+			}
+		}
+		if variant >= 0 || len(baseCfg.Overrides) < len(cfg.Overrides) {
 			var err error
-			if base, err = Check(prog, reg, Config{Overrides: cfg.Overrides}); err != nil {
+			if base, err = Check(prog, reg, baseCfg); err != nil {
 				return out, err
 			}
 		}
@@ -217,7 +234,8 @@ func (c *checker) variant(cfg Config, s *lang.SweepStmt, raw *rawSweep, override
 	at := lang.Span{File: fmt.Sprintf("--variant %d", k)}
 	switch {
 	case s == nil:
-		c.diags.Errorf(at, "the pipeline has no sweep block, so it has no variants")
+		c.diags.Errorf(at, "the pipeline has no sweep block, so it has no variants").
+			WithNote("a sweep block declares the params to vary: sweep { lr = [0.001, 0.01] }")
 		return -1
 	case raw.failed:
 		return -1 // the block has errors, reported already
@@ -229,7 +247,8 @@ func (c *checker) variant(cfg Config, s *lang.SweepStmt, raw *rawSweep, override
 	}
 	for _, ax := range raw.axes {
 		if o, ok := overrides[ax.param]; ok {
-			c.diags.Errorf(overrideSpan(o), "param %s is swept; --set cannot fix it in a variant of the sweep", ax.param)
+			c.diags.Errorf(overrideSpan(o), "param %s is swept; --set cannot fix it in a sweep", ax.param).
+				WithNote("each variant of the sweep gives %s its own value; drop --set %s", ax.param, ax.param)
 		}
 	}
 	return k

@@ -2,7 +2,9 @@ package interp
 
 import (
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/mlpipe/mlpipe/lang"
@@ -47,6 +49,16 @@ type Variant struct {
 type SweepValue struct {
 	Param string
 	Value any
+}
+
+// varies reports whether the sweep has an axis for param.
+func (s *Sweep) varies(param string) bool {
+	for _, ax := range s.Axes {
+		if ax.Param == param {
+			return true
+		}
+	}
+	return false
 }
 
 // Len returns the number of variants.
@@ -95,7 +107,49 @@ func replicateSeed(experimentSeed int64, k int) int64 {
 	return DeriveSeed(experimentSeed, fmt.Sprintf("sweep replicate %d", k))
 }
 
-// SweepID returns the id of c's sweep, "" when it has none.
+// Overrides returns the --set overrides that make a check of the pipeline
+// compute this variant's params: one per swept param, its value as source
+// text (lang.FormatValue) and as a literal expression whose span is in the
+// synthetic file "sweep variant N". The variant's seed is not among them: a
+// check with Config.Seed set to v.Seed (or Config.Variant) gives it.
+func (v Variant) Overrides() []Override {
+	at := lang.Span{File: fmt.Sprintf("sweep variant %d", v.Index)}
+	out := make([]Override, len(v.Params))
+	for i, p := range v.Params {
+		out[i] = Override{Name: p.Param, Raw: lang.FormatValue(p.Value), Expr: literal(p.Value, at)}
+	}
+	return out
+}
+
+// literal returns a constant as a literal expression at span at.
+func literal(v any, at lang.Span) lang.Expr {
+	switch v := v.(type) {
+	case int64:
+		return &lang.IntLit{Value: v, Raw: strconv.FormatInt(v, 10), At: at}
+	case int:
+		return &lang.IntLit{Value: int64(v), Raw: strconv.Itoa(v), At: at}
+	case float64:
+		return &lang.FloatLit{Value: v, Raw: lang.FormatFloat(v), At: at}
+	case string:
+		return &lang.StringLit{Value: v, Raw: lang.FormatValue(v), At: at}
+	case bool:
+		return &lang.BoolLit{Value: v, At: at}
+	case []any:
+		list := &lang.ListExpr{Elems: make([]lang.Expr, len(v)), At: at}
+		for i, e := range v {
+			list.Elems[i] = literal(e, at)
+		}
+		return list
+	}
+	return &lang.Ident{Name: fmt.Sprint(v), At: at}
+}
+
+// SweepID returns the id of c's sweep, "" when it has none: the hash of the
+// canonical form of the pipeline with every swept param at its default
+// (other --set overrides and Config.Seed applied), and of the sweep's name,
+// axes in order, their values and seeds. Formatting and comments do not
+// change it; a changed grid, or the same axes in another order (another
+// order of the variants), does. It is the same for every variant.
 func SweepID(c *Checked) string {
 	if c.Sweep == nil {
 		return ""
@@ -124,6 +178,9 @@ type rawAxis struct {
 // can be told without the params' types.
 func (c *checker) readSweep(s *lang.SweepStmt) *rawSweep {
 	raw := &rawSweep{stmt: s, seeds: 1}
+	if s.NameSpan.IsValid() && strings.TrimSpace(s.Name) == "" {
+		c.diags.Errorf(s.NameSpan, "sweep name is empty").WithNote("leave the name out to name the sweep after the experiment")
+	}
 	params := make([]string, 0, len(c.paramDecl))
 	for n := range c.paramDecl {
 		params = append(params, n)
@@ -179,15 +236,12 @@ func (c *checker) readSweep(s *lang.SweepStmt) *rawSweep {
 		for _, e := range list.Elems {
 			v, t, isConst := constantOf(c, e)
 			if !isConst {
-				c.diags.Errorf(e.Span(), "a value of %s in the sweep must be a constant (a number, string, bool or list)", key)
+				d := c.diags.Errorf(e.Span(), "a value of %s in the sweep must be a constant (a number, string, bool or list)", key)
+				if usesName(e) {
+					d.WithNote("sweep values are written out: they cannot use params or bindings")
+				}
 				ok = false
 				continue
-			}
-			for j := range ax.values {
-				if lang.FormatValue(ax.values[j]) == lang.FormatValue(v) {
-					c.diags.Errorf(e.Span(), "%s is listed twice for %s", lang.FormatValue(v), key)
-					ok = false
-				}
 			}
 			ax.values = append(ax.values, v)
 			ax.types = append(ax.types, t)
@@ -203,6 +257,9 @@ func (c *checker) readSweep(s *lang.SweepStmt) *rawSweep {
 	case len(raw.axes) == 0 && raw.seeds == 1:
 		c.diags.Errorf(s.At, "a sweep needs at least one param to vary or seeds > 1")
 		raw.failed = true
+	case n == math.MaxInt:
+		c.diags.Errorf(s.At, "the sweep has more variants than the %d allowed", maxSweepVariants)
+		raw.failed = true
 	case n > maxSweepVariants:
 		c.diags.Errorf(s.At, "the sweep has %d variants, more than the %d allowed", n, maxSweepVariants)
 		raw.failed = true
@@ -210,13 +267,24 @@ func (c *checker) readSweep(s *lang.SweepStmt) *rawSweep {
 	return raw
 }
 
-// len returns the number of variants.
+// len returns the number of variants, math.MaxInt if it does not fit in an
+// int.
 func (r *rawSweep) len() int {
 	n := r.seeds
 	for _, ax := range r.axes {
+		if k := len(ax.values); k > 0 && n > math.MaxInt/k {
+			return math.MaxInt
+		}
 		n *= len(ax.values)
 	}
 	return n
+}
+
+// usesName reports whether e refers to a name (a param or a binding).
+func usesName(e lang.Expr) bool {
+	found := false
+	freeNames(e, func(*lang.Ident) { found = true })
+	return found
 }
 
 // constantOf checks e on its own (it may not use params or bindings) and
@@ -271,13 +339,29 @@ func (c *checker) finishSweep(r *rawSweep, experiment string) *Sweep {
 			continue
 		}
 		out := SweepAxis{Param: ax.param, Span: ax.at}
+		seen := map[string]bool{}
 		for i, v := range ax.values {
 			if !lang.AssignableTo(ax.types[i], p.Type) {
-				c.diags.Errorf(ax.spans[i], "param %s is %s, but the sweep gives %s", p.Name, lang.Describe(p.Type), lang.FormatValue(v))
+				d := c.diags.Errorf(ax.spans[i], "param %s is %s (default %s), but the sweep gives %s", p.Name, lang.Describe(p.Type), lang.FormatValue(p.Value), lang.FormatValue(v))
+				if _, isList := p.Type.(*lang.List); isList {
+					if _, givesList := ax.types[i].(*lang.List); !givesList {
+						d.WithNote("each value of a list param is a list: %s = [%s, ...]", p.Name, lang.FormatValue(p.Value))
+					}
+				}
 				ok = false
 				continue
 			}
-			out.Values = append(out.Values, convertConst(v, p.Type))
+			v = convertConst(v, p.Type)
+			// Values are compared as the canonical form prints them:
+			// 1e-3 and 0.001, or 1 and 1.0 for a float param, are one value.
+			text := formatConst(v, p.Type)
+			if seen[text] {
+				c.diags.Errorf(ax.spans[i], "%s is listed twice for %s", text, p.Name)
+				ok = false
+				continue
+			}
+			seen[text] = true
+			out.Values = append(out.Values, v)
 		}
 		s.Axes = append(s.Axes, out)
 	}

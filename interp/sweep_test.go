@@ -131,7 +131,7 @@ func TestSweepVariantErrors(t *testing.T) {
 		want string
 	}{
 		{sweepSource, interp.Config{Variant: &bad}, "the sweep has 12 variants, numbered 0 to 11; there is no variant 12"},
-		{sweepSource, interp.Config{Variant: &k, Overrides: overrides(t, "lr=0.5")}, "param lr is swept; --set cannot fix it in a variant of the sweep"},
+		{sweepSource, interp.Config{Variant: &k, Overrides: overrides(t, "lr=0.5")}, "param lr is swept; --set cannot fix it in a sweep"},
 		{"mlpipe 1\nparam lr = 0.1\n", interp.Config{Variant: &k}, "the pipeline has no sweep block"},
 	} {
 		_, err := checkSweep(t, tc.src, tc.cfg)
