@@ -159,3 +159,27 @@ func overrides(t *testing.T, sets ...string) []interp.Override {
 	}
 	return out
 }
+
+// TestVariantOverrides checks that a variant's Overrides and its seed, as
+// --set and Config.Seed, check to the same run as Config.Variant.
+func TestVariantOverrides(t *testing.T) {
+	c, err := checkSweep(t, sweepSource, interp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range c.Sweep.Variants(c.Experiment.Seed) {
+		k := v.Index
+		byVariant, err := checkSweep(t, sweepSource, interp.Config{Variant: &k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := v.Seed
+		bySet, err := checkSweep(t, sweepSource, interp.Config{Overrides: v.Overrides(), Seed: &seed})
+		if err != nil {
+			t.Fatalf("variant %d: %v", k, err)
+		}
+		if interp.DefinitionID(bySet) != interp.DefinitionID(byVariant) || bySet.Experiment.Seed != byVariant.Experiment.Seed {
+			t.Errorf("variant %d: its overrides give\n%s\nbut the variant is\n%s", k, interp.Canonical(bySet), interp.Canonical(byVariant))
+		}
+	}
+}
