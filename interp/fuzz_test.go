@@ -15,7 +15,10 @@ import (
 // Properties:
 //   - Check never panics;
 //   - every diagnostic has a span inside the file;
-//   - a program that checks compiles, and its graph dumps.
+//   - a program that checks compiles, and its graph dumps;
+//   - for a sweep, its first and last variants check, or fail with
+//     diagnostics, and a variant that checks is the same definition as the
+//     check with its Overrides and seed.
 //
 // The corpus is seeded from testdata/check (imports are not followed: the
 // names they define are then undefined, which is one more error case),
@@ -58,5 +61,41 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("a checked program does not compile: %v", err)
 		}
 		g.Dump(io.Discard)
+		if checked.Sweep != nil {
+			fuzzVariants(t, prog, checked)
+		}
 	})
+}
+
+// fuzzVariants checks the first and the last variant of a checked sweep.
+func fuzzVariants(t *testing.T, prog *lang.Program, checked *interp.Checked) {
+	n := checked.Sweep.Len()
+	if n < 1 || n > 10000 {
+		t.Fatalf("a checked sweep has %d variants", n)
+	}
+	vs := checked.Sweep.Variants(checked.Experiment.Seed)
+	if len(vs) != n {
+		t.Fatalf("Variants gives %d variants, Len %d", len(vs), n)
+	}
+	for _, v := range []interp.Variant{vs[0], vs[n-1]} {
+		k := v.Index
+		byVariant, err := interp.Check(prog, stdRegistry(), interp.Config{Variant: &k})
+		if err != nil {
+			if len(lang.DiagnosticsOf(err)) == 0 {
+				t.Fatalf("variant %d: error without diagnostics: %v", k, err)
+			}
+			continue
+		}
+		if byVariant.Experiment.Seed != v.Seed || interp.SweepID(byVariant) != interp.SweepID(checked) {
+			t.Fatalf("variant %d: seed %d, sweep id %s; want %d, %s", k, byVariant.Experiment.Seed, interp.SweepID(byVariant), v.Seed, interp.SweepID(checked))
+		}
+		seed := v.Seed
+		bySet, err := interp.Check(prog, stdRegistry(), interp.Config{Overrides: v.Overrides(), Seed: &seed})
+		if err != nil {
+			t.Fatalf("variant %d checks, but not with its overrides: %v", k, err)
+		}
+		if interp.DefinitionID(bySet) != interp.DefinitionID(byVariant) {
+			t.Fatalf("variant %d: its overrides give\n%s\nthe variant gives\n%s", k, interp.Canonical(bySet), interp.Canonical(byVariant))
+		}
+	}
 }

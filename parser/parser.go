@@ -152,6 +152,7 @@ var ruleNames = strings.NewReplacer(
 	"\"=\" Expression", "\"=\" and a value",
 	"expected Name", "expected a name",
 	"expected Argument", "expected an argument",
+	"\"{\" Attribute* \"}\"", "\"{\"",
 	"<ident>", "a name",
 	"<string>", "a string",
 	"<int>", "an integer",

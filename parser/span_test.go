@@ -110,6 +110,40 @@ func TestSpans(t *testing.T) {
 	}
 }
 
+// TestSweepSpans checks the spans of a sweep block, with and without a
+// name.
+func TestSweepSpans(t *testing.T) {
+	src := "mlpipe 1\nsweep \"g\" {\n  lr = [1, 2]\n}\nsweep { seeds = 2 }\n"
+	f, err := parser.Parse("s.mlp", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := f.Stmts[0].(*lang.SweepStmt)
+	bare := f.Stmts[1].(*lang.SweepStmt)
+	for _, tc := range []struct {
+		name     string
+		span     lang.Span
+		pos      string
+		wantText string
+	}{
+		{"sweep", named.At, "2:1-4:2", "sweep \"g\" {\n  lr = [1, 2]\n}"},
+		{"sweep name", named.NameSpan, "2:7-2:10", `"g"`},
+		{"axis", named.Attrs[0].At, "3:3-3:14", "lr = [1, 2]"},
+		{"axis name", named.Attrs[0].Name.At, "3:3-3:5", "lr"},
+		{"sweep without a name", bare.At, "5:1-5:20", "sweep { seeds = 2 }"},
+	} {
+		if got := pos(tc.span); got != tc.pos {
+			t.Errorf("%s: span %s, want %s", tc.name, got, tc.pos)
+		}
+		if got := text(src, tc.span); got != tc.wantText {
+			t.Errorf("%s: span covers %q, want %q", tc.name, got, tc.wantText)
+		}
+	}
+	if bare.NameSpan.IsValid() || bare.Name != "" {
+		t.Errorf("a sweep without a name has name %q at %s", bare.Name, pos(bare.NameSpan))
+	}
+}
+
 // TestSpansEveryNode checks, for every node of every parse-tree test input,
 // that its span covers text that starts and ends with a token: no leading
 // or trailing blanks or comments, and Start <= End.

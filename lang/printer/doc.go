@@ -37,6 +37,14 @@
 //
 // Empty lines between attributes are kept like those between statements.
 //
+// Sweep block. Laid out as the experiment block, with its name when it has
+// one:
+//
+//	sweep "lr-width" {
+//	  lr = [1e-3, 3e-3]
+//	  seeds = 2
+//	}
+//
 // Expressions. Calls are `f(a, b, key: value)`: no space before `(`, ", "
 // between arguments, ": " after an argument's name. Lists are `[1, 2, 3]`.
 // Binary operators have one space on each side (`a | b`, `x + 0.1 * y`);
