@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -374,6 +375,33 @@ var buildPrograms = map[string]buildProgram{
 	},
 	"evaluate": {score: "evaluate(fit.model, data.test, metrics: [nll(), accuracy()], batch: 7)"},
 	"report":   {extra: `named = report(score, name: "conformance")`},
+	// self-supervised learning, on the 8x8 digits
+	"batch_norm":          {net: "linear(out: 16) | batch_norm() | relu() | linear(out: 10)"},
+	"zoom":                sslProgram("barlow_twins()", "zoom(scale: [0.5, 1.0])", 2),
+	"random_resized_crop": sslProgram("barlow_twins()", "random_resized_crop(scale: [0.3, 1.0], ratio: [0.8, 1.25])", 2),
+	"pad_crop":            sslProgram("barlow_twins()", "pad_crop(pad: 1)", 2),
+	"hflip":               sslProgram("barlow_twins()", "hflip(p: 0.3)", 2),
+	"rotate":              sslProgram("barlow_twins()", "rotate(degrees: 15)", 2),
+	"jitter":              sslProgram("barlow_twins()", "jitter(brightness: 0.2, contrast: 0.3)", 2),
+	"intensity":           sslProgram("barlow_twins()", "intensity(range: [0.8, 1.2])", 2),
+	"noise":               sslProgram("barlow_twins()", "noise(std: 0.1)", 2),
+	"blur":                sslProgram("barlow_twins()", "blur(sigma: [0.5, 1.0])", 2),
+	"cutout":              sslProgram("barlow_twins()", "cutout(size: 2)", 2),
+	"barlow_twins":        sslProgram(`barlow_twins(lambda: 0.01, standardize: "joint", eps: 0.000001, multiview: "mean")`, "zoom() | noise()", 3),
+	"vicreg":              sslProgram(`vicreg(sim: 20, std: 20, cov: 2, multiview: "mean")`, "zoom() | hflip()", 3),
+	"orthogonality":       sslProgram("barlow_twins(beta: 2) + 0.5 * orthogonality()", "zoom() | hflip()", 2),
+	"pretrain":            sslProgram("barlow_twins()", "hflip() | noise()", 4),
+	"linear_probe":        sslProgram("vicreg()", "zoom()", 2),
+	"embedding_stats": {extra: sslProgram("barlow_twins()", "zoom()", 2).extra +
+		"\nstats = embedding_stats(pre.model, data.test, augment: zoom(), samples: 50)\nplain = embedding_stats(pre.encoder, data.train)"},
+}
+
+// sslProgram is the conformance program of a self-supervised loss or
+// augmentation: a short pretraining with views views on the digits and a
+// linear probe of its encoder.
+func sslProgram(loss, augment string, views int) buildProgram {
+	return buildProgram{extra: fmt.Sprintf("pre = pretrain(linear(out: 16) | batch_norm() | relu() | linear(out: 8), data.train, loss: %s, augment: %s, views: %d, epochs: 2, batch: 32, fraction: 0.8)\n"+
+		"probe = linear_probe(pre.encoder, data.train, data.test, epochs: 2, batch: 64, lr: 0.01)", loss, augment, views)}
 }
 
 // TestComponentBuild runs, for every component, its pipeline of
@@ -882,6 +910,10 @@ func TestLossValues(t *testing.T) {
 				t.Fatal("the loss has no terms")
 			}
 			for _, term := range l.Terms {
+				if term.SSL != nil || term.Name == "orthogonality" {
+					checkSSLTerm(t, term)
+					continue
+				}
 				f, ok := lossFuncs[term.Name]
 				if !ok {
 					t.Fatalf("loss term %s has no reference computation: add it to lossFuncs", term.Name)
@@ -907,6 +939,41 @@ func TestLossValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkSSLTerm checks a self-supervised loss term: a valid configuration
+// (as pretrain completes it with its views) whose value on assorted
+// embeddings of two and three views is finite and >= 0. The orthogonality
+// term has no configuration of its own (pretrain adds its weight to the
+// main loss); its values are tested in package backend.
+func checkSSLTerm(t *testing.T, term value.LossTerm) {
+	t.Helper()
+	if !(term.Weight > 0) {
+		t.Errorf("term %s has weight %v, want > 0", term.Name, term.Weight)
+	}
+	if term.SSL == nil {
+		return
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, views := range []int{2, 3} {
+		cfg := *term.SSL
+		cfg.Views = views
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%s with %d views: %v", term.Name, views, err)
+		}
+		for _, scale := range []float64{1e-3, 1, 1e3} {
+			const rows, d = 8, 3
+			z := make([]float32, views*rows*d)
+			for i := range z {
+				z[i] = float32(scale * rng.NormFloat64())
+			}
+			var w backend.SSLWork
+			v, err := cfg.LossGrad(&w, z, rows, d, make([]float32, len(z)))
+			if err != nil || !(v >= 0) || math.IsInf(v, 0) {
+				t.Errorf("%s, %d views of scale %g: %v, %v; want finite and >= 0", term.Name, views, scale, v, err)
+			}
+		}
 	}
 }
 

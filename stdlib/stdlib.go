@@ -3,7 +3,8 @@
 //
 // Sub-packages: datasets (file loaders), backend (the only code that drives
 // gorgonia), value (the run-time values), and one package per group of
-// components: loaders, models, losses, optim, metrics and stages.
+// components: loaders, models, losses, optim, metrics, stages and
+// transforms.
 package stdlib
 
 import (
@@ -14,6 +15,7 @@ import (
 	"github.com/mlpipe/mlpipe/stdlib/models"
 	"github.com/mlpipe/mlpipe/stdlib/optim"
 	"github.com/mlpipe/mlpipe/stdlib/stages"
+	"github.com/mlpipe/mlpipe/stdlib/transforms"
 	"github.com/mlpipe/mlpipe/stdlib/value"
 )
 
@@ -25,6 +27,7 @@ func Register(r *interp.Registry) {
 	optim.Register(r)
 	metrics.Register(r)
 	stages.Register(r)
+	transforms.Register(r)
 	value.RegisterCodecs(r)
 }
 

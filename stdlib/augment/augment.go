@@ -1,7 +1,8 @@
 // Package augment holds the image augmentations of self-supervised
 // learning as seeded, composable transforms: flips, crops with padding,
 // random resized crops, small rotations, brightness and contrast jitter,
-// gaussian noise, gaussian blur and cutout. An image is float32 pixels,
+// gaussian noise, gaussian blur and cutout, and the zoom and intensity
+// scaling of the PyTorch peer recipe. An image is float32 pixels,
 // channel-major ([C][H][W], as PyTorch lays them out), normally in [0, 1];
 // every random choice comes from the *rand.Rand the caller passes, so the
 // same seed gives the same views. The definitions follow torchvision's.
@@ -66,6 +67,62 @@ func (c Compose) Apply(rng *rand.Rand, m Image) Image {
 	return m
 }
 
+// Into is implemented by transforms that can write their result into an
+// image of the caller's (of src's shape, not sharing its pixels) instead
+// of allocating one; ApplyInto draws the same random numbers and gives the
+// same image as Apply.
+type Into interface {
+	ApplyInto(rng *rand.Rand, dst, src Image)
+}
+
+// InPlace is implemented by transforms that can change an image in
+// place; ApplyInPlace draws the same random numbers and gives the same
+// image as Apply.
+type InPlace interface {
+	ApplyInPlace(rng *rand.Rand, m Image)
+}
+
+// Scratch holds the two working images of Compose.ApplyInto, so that
+// repeated calls on images of one shape allocate nothing for the
+// transforms that implement Into or InPlace. The zero value is ready; a
+// Scratch must not be used by two goroutines at once.
+type Scratch struct{ bufs [2][]float32 }
+
+// ApplyInto writes into dst what Apply returns for src, using s's working
+// images where the transforms allow it. dst must have src's shape and not
+// share its pixels; src is not changed.
+func (c Compose) ApplyInto(rng *rand.Rand, dst, src Image, s *Scratch) {
+	n := len(src.Pix)
+	for i := range s.bufs {
+		if cap(s.bufs[i]) < n {
+			s.bufs[i] = make([]float32, n)
+		}
+	}
+	cur, at := src, -1 // at: the scratch buffer holding cur, -1 if none
+	owned := false     // whether cur may be changed in place
+	for _, t := range c {
+		next := 0
+		if at == 0 {
+			next = 1
+		}
+		buf := Image{C: src.C, H: src.H, W: src.W, Pix: s.bufs[next][:n]}
+		switch t := t.(type) {
+		case InPlace:
+			if !owned {
+				copy(buf.Pix, cur.Pix)
+				cur, at, owned = buf, next, true
+			}
+			t.ApplyInPlace(rng, cur)
+		case Into:
+			t.ApplyInto(rng, buf, cur)
+			cur, at, owned = buf, next, true
+		default:
+			cur, at, owned = t.Apply(rng, cur), -1, true
+		}
+	}
+	copy(dst.Pix, cur.Pix)
+}
+
 // Views returns n independent augmentations of m.
 func Views(rng *rand.Rand, t Transform, m Image, n int) []Image {
 	out := make([]Image, n)
@@ -80,18 +137,23 @@ type HFlip struct{ P float64 }
 
 // Apply implements Transform.
 func (f HFlip) Apply(rng *rand.Rand, m Image) Image {
-	if rng.Float64() >= f.P {
-		return m.Clone()
-	}
 	out := NewImage(m.C, m.H, m.W)
-	for c := range m.C {
-		for y := range m.H {
-			for x := range m.W {
-				out.Pix[(c*m.H+y)*m.W+x] = m.At(c, y, m.W-1-x)
-			}
+	f.ApplyInto(rng, out, m)
+	return out
+}
+
+// ApplyInto implements Into.
+func (f HFlip) ApplyInto(rng *rand.Rand, dst, src Image) {
+	if rng.Float64() >= f.P {
+		copy(dst.Pix, src.Pix)
+		return
+	}
+	for row := 0; row < src.C*src.H; row++ {
+		s, d := src.Pix[row*src.W:(row+1)*src.W], dst.Pix[row*src.W:(row+1)*src.W]
+		for x, v := range s {
+			d[len(d)-1-x] = v
 		}
 	}
-	return out
 }
 
 // PadCrop pads the image with Pad pixels of zeros on every side and crops
@@ -163,6 +225,99 @@ func (r ResizedCrop) window(rng *rand.Rand, H, W int) (top, left, h, w float64) 
 	return math.Floor((float64(H) - h) / 2), math.Floor((float64(W) - w) / 2), h, w
 }
 
+// Zoom crops a random square-proportioned window whose side is a fraction
+// s of the image's, s drawn uniformly from Scale, anywhere inside the
+// image, and resizes it back bilinearly: the affine zoom of
+// ../shared/bench/torch_ssl_peer.py (F.affine_grid with scale s and a
+// translation (1 − s)·U(−1, 1) in normalised coordinates, then
+// F.grid_sample with align_corners=False and zeros outside). Unlike
+// ResizedCrop the window's side, not its area, is uniform, and its
+// position is continuous.
+type Zoom struct{ Scale [2]float64 }
+
+// Apply implements Transform.
+func (z Zoom) Apply(rng *rand.Rand, m Image) Image {
+	out := NewImage(m.C, m.H, m.W)
+	z.ApplyInto(rng, out, m)
+	return out
+}
+
+// ApplyInto implements Into. The zoom is separable: every output row
+// reads the same two source rows and every output column the same two
+// source columns, so the bilinear taps are computed once per row and
+// column.
+func (z Zoom) ApplyInto(rng *rand.Rand, dst, m Image) {
+	s := z.Scale[0] + rng.Float64()*(z.Scale[1]-z.Scale[0])
+	tx := (1 - s) * (2*rng.Float64() - 1)
+	ty := (1 - s) * (2*rng.Float64() - 1)
+	rows, cols := zoomTaps(m.H, s, ty), zoomTaps(m.W, s, tx)
+	for c := range m.C {
+		plane := m.Pix[c*m.H*m.W : (c+1)*m.H*m.W]
+		out := dst.Pix[c*m.H*m.W : (c+1)*m.H*m.W]
+		for y, ry := range rows {
+			r0, r1 := plane[ry.i0*m.W:(ry.i0+1)*m.W], plane[ry.i1*m.W:(ry.i1+1)*m.W]
+			o := out[y*m.W : (y+1)*m.W]
+			for x, cx := range cols {
+				top := r0[cx.i0]*cx.w0 + r0[cx.i1]*cx.w1
+				bottom := r1[cx.i0]*cx.w0 + r1[cx.i1]*cx.w1
+				o[x] = top*ry.w0 + bottom*ry.w1
+			}
+		}
+	}
+}
+
+// tap is the linear interpolation between source pixels i0 and i1 along
+// one axis: weight w0 on i0 and w1 on i1 (0 for a pixel outside the
+// image, whose index is then clamped inside).
+type tap struct {
+	i0, i1 int
+	w0, w1 float32
+}
+
+// zoomTaps returns the taps of the n output pixels of one axis of a zoom
+// by s translated by t (normalised coordinates, align_corners=False):
+// output pixel p reads the source position ((s·((2p+1)/n − 1) + t + 1)·n −
+// 1)/2, with zeros outside the image.
+func zoomTaps(n int, s, t float64) []tap {
+	taps := make([]tap, n)
+	for p := range taps {
+		xn := s*((2*float64(p)+1)/float64(n)-1) + t
+		pos := ((xn+1)*float64(n) - 1) / 2
+		f := math.Floor(pos)
+		i := int(f)
+		frac := float32(pos - f)
+		tp := tap{i0: i, i1: i + 1, w0: 1 - frac, w1: frac}
+		if tp.i0 < 0 || tp.i0 >= n {
+			tp.i0, tp.w0 = clampInt(tp.i0, 0, n-1), 0
+		}
+		if tp.i1 < 0 || tp.i1 >= n {
+			tp.i1, tp.w1 = clampInt(tp.i1, 0, n-1), 0
+		}
+		taps[p] = tp
+	}
+	return taps
+}
+
+// Intensity multiplies every pixel by one factor drawn uniformly from
+// Range, without clamping: the contrast jitter of
+// ../shared/bench/torch_ssl_peer.py (Jitter clamps to [0, 1] instead).
+type Intensity struct{ Range [2]float64 }
+
+// Apply implements Transform.
+func (t Intensity) Apply(rng *rand.Rand, m Image) Image {
+	out := m.Clone()
+	t.ApplyInPlace(rng, out)
+	return out
+}
+
+// ApplyInPlace implements InPlace.
+func (t Intensity) ApplyInPlace(rng *rand.Rand, m Image) {
+	f := float32(t.Range[0] + rng.Float64()*(t.Range[1]-t.Range[0]))
+	for i, v := range m.Pix {
+		m.Pix[i] = v * f
+	}
+}
+
 // Rotate turns the image about its centre by an angle drawn uniformly from
 // [-Degrees, Degrees], bilinearly, filling with zeros.
 type Rotate struct{ Degrees float64 }
@@ -223,10 +378,15 @@ type Noise struct{ Std float64 }
 // Apply implements Transform.
 func (n Noise) Apply(rng *rand.Rand, m Image) Image {
 	out := m.Clone()
-	for i := range out.Pix {
-		out.Pix[i] += float32(rng.NormFloat64() * n.Std)
-	}
+	n.ApplyInPlace(rng, out)
 	return out
+}
+
+// ApplyInPlace implements InPlace.
+func (n Noise) ApplyInPlace(rng *rand.Rand, m Image) {
+	for i := range m.Pix {
+		m.Pix[i] += float32(rng.NormFloat64() * n.Std)
+	}
 }
 
 // Blur convolves each channel with a gaussian of standard deviation drawn

@@ -198,3 +198,90 @@ func TestViewsAreSeededAndIndependent(t *testing.T) {
 		t.Error("a transform changed its input")
 	}
 }
+
+// TestZoom checks the zoom against grid_sample's arithmetic by hand: scale
+// 1 (no translation possible) is the identity, and scale 0.5 with the
+// window at the top-left corner maps output pixel p to source (p − 0.5)/2.
+func TestZoom(t *testing.T) {
+	m := NewImage(1, 4, 4)
+	for i := range m.Pix {
+		m.Pix[i] = float32(i)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	id := Zoom{Scale: [2]float64{1, 1}}.Apply(rng, m)
+	for i, v := range id.Pix {
+		if math.Abs(float64(v-m.Pix[i])) > 1e-5 {
+			t.Fatalf("scale 1: pixel %d = %v, want %v", i, v, m.Pix[i])
+		}
+	}
+	// With s = 0.5 the translation is 0.5·U(−1, 1): output pixel p reads
+	// source ((0.5·((2p+1)/4 − 1) + t + 1)·4 − 1)/2. The image is a ramp
+	// (value 4y + x), so away from the borders bilinear sampling returns
+	// the source position's ramp value exactly: check the affine map with
+	// the translation the first two draws give.
+	draw := rand.New(rand.NewPCG(5, 6))
+	got := Zoom{Scale: [2]float64{0.5, 0.5}}.Apply(rand.New(rand.NewPCG(5, 6)), m)
+	draw.Float64() // s: the range is a point
+	tx := 0.5 * (2*draw.Float64() - 1)
+	ty := 0.5 * (2*draw.Float64() - 1)
+	pos := func(p int, tr float64) float64 { return ((0.5*((2*float64(p)+1)/4-1)+tr+1)*4 - 1) / 2 }
+	for y := 1; y < 3; y++ {
+		for x := 1; x < 3; x++ {
+			want := 4*pos(y, ty) + pos(x, tx)
+			if v := float64(got.Pix[y*4+x]); math.Abs(v-want) > 1e-4 {
+				t.Errorf("pixel (%d,%d) = %v, want %v", y, x, v, want)
+			}
+		}
+	}
+}
+
+// TestIntensity checks that one factor in the range scales every pixel,
+// without clamping.
+func TestIntensity(t *testing.T) {
+	m := NewImage(1, 2, 2)
+	copy(m.Pix, []float32{0.5, 1, 0.25, 0})
+	got := Intensity{Range: [2]float64{1.4, 1.4}}.Apply(rand.New(rand.NewPCG(1, 1)), m)
+	for i, v := range got.Pix {
+		if want := m.Pix[i] * 1.4; math.Abs(float64(v-want)) > 1e-6 {
+			t.Errorf("pixel %d = %v, want %v (unclamped)", i, v, want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	for range 100 {
+		f := Intensity{Range: [2]float64{0.6, 1.4}}.Apply(rng, m).Pix[0] / m.Pix[0]
+		if f < 0.6 || f > 1.4 {
+			t.Fatalf("factor %v outside [0.6, 1.4]", f)
+		}
+	}
+}
+
+// TestApplyIntoMatchesApply checks that Compose.ApplyInto, which uses the
+// Into and InPlace fast paths and two working images, gives exactly what
+// Apply gives with the same seed, for chains mixing transforms with and
+// without fast paths, and leaves its input unchanged.
+func TestApplyIntoMatchesApply(t *testing.T) {
+	chains := map[string]Compose{
+		"peer":       {Zoom{Scale: [2]float64{0.6, 1}}, HFlip{P: 0.5}, Intensity{Range: [2]float64{0.6, 1.4}}, Noise{Std: 0.05}},
+		"in-place":   {Noise{Std: 0.1}, Intensity{Range: [2]float64{0.5, 2}}},
+		"into-twice": {HFlip{P: 0.7}, Zoom{Scale: [2]float64{0.3, 0.9}}, HFlip{P: 0.5}},
+		"mixed":      {Rotate{Degrees: 20}, Noise{Std: 0.05}, PadCrop{Pad: 2}, HFlip{P: 0.5}, Cutout{Size: 3}, Zoom{Scale: [2]float64{0.5, 1}}},
+		"empty":      {},
+	}
+	for name, c := range chains {
+		t.Run(name, func(t *testing.T) {
+			m := ramp()
+			var s Scratch
+			for seed := range uint64(20) {
+				want := c.Apply(rng(seed), m)
+				got := NewImage(m.C, m.H, m.W)
+				c.ApplyInto(rng(seed), got, m, &s)
+				if !slices.Equal(got.Pix, want.Pix) {
+					t.Fatalf("seed %d: ApplyInto differs from Apply", seed)
+				}
+			}
+			if !slices.Equal(m.Pix, ramp().Pix) {
+				t.Error("ApplyInto changed its input")
+			}
+		})
+	}
+}

@@ -29,10 +29,15 @@ const (
 	// Flatten is PyTorch's nn.Flatten(): [C, H, W] values become a flat
 	// row of C·H·W values, in row-major order as torch.flatten(x, 1).
 	Flatten
+	// BatchNorm1d is PyTorch's nn.BatchNorm1d(In) on flat rows: each of
+	// the In features normalised over the batch, with an affine weight and
+	// bias and running statistics (eps 1e-5, momentum 0.1), as
+	// BatchNorm2d does per channel.
+	BatchNorm1d
 )
 
 // String returns "linear", "activation", "conv2d", "batchnorm2d",
-// "maxpool2d", "flatten" or "LayerKind(n)".
+// "maxpool2d", "flatten", "batchnorm1d" or "LayerKind(n)".
 func (k LayerKind) String() string {
 	switch k {
 	case Linear:
@@ -47,6 +52,8 @@ func (k LayerKind) String() string {
 		return "maxpool2d"
 	case Flatten:
 		return "flatten"
+	case BatchNorm1d:
+		return "batchnorm1d"
 	}
 	return "LayerKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -99,6 +106,10 @@ const (
 //
 // A Flatten layer turns [C, H, W] values into a flat row of C·H·W values
 // (rows already flat pass unchanged). In and Out must be zero.
+//
+// A BatchNorm1d layer normalises each of the In values of flat rows (Out
+// may be left zero or equal In) over the batch, in training and in
+// Predict, as BatchNorm2d does per channel. Bias must be false.
 //
 // InShape, if set (all three sizes positive), is the shape [C, H, W] of
 // the values reaching the layer: flat rows of C·H·W values are read as C
@@ -222,7 +233,7 @@ func (a Arch) shapes() ([]shape, error) {
 			return nil, fmt.Errorf("backend: layer %d: %w", i, err)
 		}
 		cur = next
-		weights = weights || l.Kind == Linear || l.Kind == Conv2d || l.Kind == BatchNorm2d
+		weights = weights || l.Kind == Linear || l.Kind == Conv2d || l.Kind == BatchNorm2d || l.Kind == BatchNorm1d
 	}
 	if !weights {
 		return nil, errors.New("backend: architecture has no layer with weights")
@@ -237,7 +248,7 @@ func (a Arch) shapes() ([]shape, error) {
 // or an unknown kind.
 func (l Layer) checkFields() error {
 	switch l.Kind {
-	case Linear, Activation, Conv2d, BatchNorm2d, MaxPool2d, Flatten:
+	case Linear, Activation, Conv2d, BatchNorm2d, MaxPool2d, Flatten, BatchNorm1d:
 	default:
 		return fmt.Errorf("unknown layer kind %v", l.Kind)
 	}
@@ -245,8 +256,8 @@ func (l Layer) checkFields() error {
 		return fmt.Errorf("%v layer has activation %q", l.Kind, l.Activation)
 	}
 	if l.Bias && l.Kind != Linear && l.Kind != Conv2d {
-		if l.Kind == BatchNorm2d {
-			return errors.New("batchnorm2d layer has Bias set (its affine bias is always there; leave Bias false)")
+		if l.Kind == BatchNorm2d || l.Kind == BatchNorm1d {
+			return fmt.Errorf("%v layer has Bias set (its affine bias is always there; leave Bias false)", l.Kind)
 		}
 		return fmt.Errorf("%v layer has a bias", l.Kind)
 	}
@@ -286,6 +297,17 @@ func (l Layer) outShape(in shape) (shape, error) {
 		return in, nil
 	case Flatten:
 		return shape{c: in.width()}, nil
+	case BatchNorm1d:
+		if l.In < 1 || l.In > maxWidth || (l.Out != 0 && l.Out != l.In) {
+			return shape{}, fmt.Errorf("batchnorm1d features %d -> %d: want In in [1, %d] and Out zero or equal to In", l.In, l.Out, maxWidth)
+		}
+		if !in.flat() {
+			return shape{}, fmt.Errorf("batchnorm1d layer gets values of shape %v, it needs flat rows (use BatchNorm2d, or Flatten first)", in)
+		}
+		if l.In != in.c {
+			return shape{}, fmt.Errorf("batchnorm1d features %d do not match width %d reaching it", l.In, in.c)
+		}
+		return in, nil
 	}
 	// The spatial layers.
 	if in.flat() {
@@ -410,7 +432,8 @@ const (
 // params lists the tensors of a valid Arch in Model.Params order, which is
 // the order of a PyTorch state_dict: for each Linear or Conv2d layer its
 // weight and then its bias; for each BatchNorm2d layer its weight, bias,
-// running_mean, running_var and num_batches_tracked.
+// running_mean, running_var and num_batches_tracked (BatchNorm1d
+// likewise).
 func (a Arch) params() []paramSpec {
 	var ps []paramSpec
 	for i, l := range a {
@@ -426,7 +449,7 @@ func (a Arch) params() []paramSpec {
 			if l.Bias {
 				ps = append(ps, paramSpec{layer: i, name: prefix + "bias", shape: []int{l.Out}, fanIn: w.fanIn})
 			}
-		case BatchNorm2d:
+		case BatchNorm2d, BatchNorm1d:
 			c := []int{l.In}
 			ps = append(ps,
 				paramSpec{layer: i, name: prefix + "weight", shape: c, init: initOnes},

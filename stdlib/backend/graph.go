@@ -39,16 +39,31 @@ type network struct {
 	out  *G.Node   // the output (logits) node
 
 	// Training graphs only.
-	y   []float32      // backing of the bound label tensor
-	ce  *softmaxCEOp   // the loss op, holding the loss of the last run
+	y   []float32      // backing of the bound label tensor (classification)
+	ce  *softmaxCEOp   // the classification loss op, holding the loss of the last run
+	ssl *sslLossOp     // or the self-supervised loss op
 	vgs []G.ValueGrad  // trained weight nodes in Model.Params order; Grad() gives their gradients after a run
 	bns []*batchNormOp // batch norms whose running statistics commit updates
 }
 
-// buildNetwork compiles m's architecture for batches of rows rows, with the
-// loss and the weight gradients if train is set (batch norms then use
-// batch statistics, else their running statistics). m must be valid.
-func buildNetwork(m *Model, rows int, train bool) (net *network, err error) {
+// netSpec says what buildNetwork compiles.
+type netSpec struct {
+	// train compiles the loss and the weight gradients; batch norms then
+	// use batch statistics, else their running statistics.
+	train bool
+	// groups splits the rows into that many consecutive blocks that batch
+	// norms normalise separately (the views of a self-supervised batch);
+	// 0 means 1.
+	groups int
+	// ssl, if set, is the loss on the outputs (a self-supervised loss of
+	// the groups as views); else the loss is the softmax cross-entropy of
+	// the outputs against labels.
+	ssl *SSLLoss
+}
+
+// buildNetwork compiles m's architecture for batches of rows rows, as spec
+// says. m must be valid.
+func buildNetwork(m *Model, rows int, spec netSpec) (net *network, err error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	defer recoverAPI("building graph", &err)
@@ -57,6 +72,7 @@ func buildNetwork(m *Model, rows int, train bool) (net *network, err error) {
 	if err != nil {
 		return nil, err
 	}
+	train, groups := spec.train, max(spec.groups, 1)
 	in := m.Arch.InputWidth()
 	net = &network{rows: rows, x: make([]float32, rows*in)}
 	g := G.NewGraph()
@@ -138,18 +154,19 @@ func buildNetwork(m *Model, rows int, train bool) (net *network, err error) {
 			if h, err = G.ApplyOp(newConv2dOp(ids, geom, l.Bias, h != x), inputs...); err != nil {
 				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
 			}
-		case BatchNorm2d:
+		case BatchNorm2d, BatchNorm1d:
+			plane := max(s.h*s.w, 1) // 1 for the flat rows of BatchNorm1d
 			gamma, beta := weight(), weight()
 			runMean, runVar, tracked := next(), next(), next()
 			if train {
-				op := newBatchNormOp(ids, s.c, s.h*s.w, h != x)
+				op := newGroupedBatchNormOp(ids, s.c, plane, groups, h != x)
 				op.runMean, op.runVar, op.tracked = runMean.Data, runVar.Data, tracked.Data
 				net.bns = append(net.bns, op)
 				h, err = G.ApplyOp(op, h, gamma, beta)
 			} else {
 				rm := paramNode(g, runMean.Name, runMean.Shape, runMean.Data)
 				rv := paramNode(g, runVar.Name, runVar.Shape, runVar.Data)
-				h, err = G.ApplyOp(newBatchNormEvalOp(ids, s.c, s.h*s.w), h, gamma, beta, rm, rv)
+				h, err = G.ApplyOp(newBatchNormEvalOp(ids, s.c, plane), h, gamma, beta, rm, rv)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
@@ -173,11 +190,17 @@ func buildNetwork(m *Model, rows int, train bool) (net *network, err error) {
 		return net, nil
 	}
 
-	net.y = make([]float32, rows)
-	yv := tensor.New(tensor.WithShape(rows), tensor.WithBacking(net.y))
-	y := G.NewVector(g, G.Float32, G.WithShape(rows), G.WithName("y"), G.WithValue(yv))
-	net.ce = newSoftmaxCEOp(ids)
-	cost, err := G.ApplyOp(net.ce, h, y)
+	var cost *G.Node
+	if spec.ssl != nil {
+		net.ssl = newSSLLossOp(ids, *spec.ssl, rows/groups)
+		cost, err = G.ApplyOp(net.ssl, h)
+	} else {
+		net.y = make([]float32, rows)
+		yv := tensor.New(tensor.WithShape(rows), tensor.WithBacking(net.y))
+		y := G.NewVector(g, G.Float32, G.WithShape(rows), G.WithName("y"), G.WithValue(yv))
+		net.ce = newSoftmaxCEOp(ids)
+		cost, err = G.ApplyOp(net.ce, h, y)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("backend: loss: %w", err)
 	}
@@ -203,6 +226,14 @@ func paramNode(g *G.ExprGraph, name string, shape []int, data []float32) *G.Node
 		return G.NewMatrix(g, G.Float32, G.WithShape(shape...), G.WithName(name), G.WithValue(v))
 	}
 	return G.NewTensor(g, G.Float32, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(v))
+}
+
+// loss returns the loss of the last run of a training graph.
+func (n *network) loss() float64 {
+	if n.ssl != nil {
+		return n.ssl.mean
+	}
+	return n.ce.mean
 }
 
 // commit folds the batch statistics of the last run into the running

@@ -80,3 +80,27 @@ func numel(shape []int) int {
 	}
 	return n
 }
+
+// Prefix returns a copy of the model made of the first k layers of m and
+// their tensors, named as in m (the state_dict of the first k modules of
+// the same nn.Sequential).
+func (m *Model) Prefix(k int) (*Model, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if k < 1 || k > len(m.Arch) {
+		return nil, fmt.Errorf("backend: prefix of %d layers of a model of %d", k, len(m.Arch))
+	}
+	specs := m.Arch.params()
+	out := &Model{Arch: slices.Clone(m.Arch[:k])}
+	for i, s := range specs {
+		if s.layer < k {
+			p := m.Params[i]
+			out.Params = append(out.Params, Tensor{Name: p.Name, Shape: slices.Clone(p.Shape), Data: slices.Clone(p.Data)})
+		}
+	}
+	if err := out.Validate(); err != nil {
+		return nil, fmt.Errorf("backend: the first %d layers: %w", k, err)
+	}
+	return out, nil
+}

@@ -28,7 +28,7 @@ func TestNetworkGradients(t *testing.T) {
 			x32, x64 := randRows(rng, tc.rows, tc.arch.InputWidth())
 			y := randLabels(rng, tc.rows, tc.arch.OutputWidth())
 
-			net, err := buildNetwork(m, tc.rows, true)
+			net, err := buildNetwork(m, tc.rows, netSpec{train: true})
 			if err != nil {
 				t.Fatal(err)
 			}

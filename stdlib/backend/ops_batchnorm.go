@@ -23,16 +23,26 @@ const (
 // (PyTorch's momentum 0.1, unbiased variance) once the trainer accepts the
 // step. In eval mode (inputs x, γ, β, running_mean, running_var) it uses
 // the running statistics.
+//
+// A training-mode op may normalise its rows in groups: with groups g, the
+// n rows are g consecutive blocks of n/g rows, each normalised with its own
+// statistics, exactly as g separate forward passes of PyTorch's module
+// would (the views of a self-supervised batch go through the network as
+// one matrix, but each view keeps its own batch statistics). Its commit
+// then folds the g blocks' statistics into the running statistics one after
+// the other, as g forward passes would.
 type batchNormOp struct {
 	opID
 	c, plane int
+	groups   int // blocks of rows normalised separately (training mode)
 	train    bool
 	diffX    bool // differentiate with respect to x (false for the input layer)
 	ids      *idSource
 	out      buffer
 
-	// Training mode: the statistics of the last run, per channel.
-	count  int       // n·plane
+	// Training mode: the statistics of the last run, per group and
+	// channel (index g·c + channel).
+	count  int       // n·plane values per channel in all groups
 	mean   []float64 // batch mean
 	varB   []float64 // biased batch variance
 	mean32 []float32 // mean rounded, as the gradients use it
@@ -44,15 +54,22 @@ type batchNormOp struct {
 }
 
 func newBatchNormOp(ids *idSource, c, plane int, diffX bool) *batchNormOp {
-	op := &batchNormOp{opID: ids.next("batchnorm"), c: c, plane: plane, train: true, diffX: diffX, ids: ids}
-	op.mean, op.varB = make([]float64, c), make([]float64, c)
-	op.mean32, op.invstd = make([]float32, c), make([]float32, c)
-	op.scale, op.shift = make([]float32, c), make([]float32, c)
+	return newGroupedBatchNormOp(ids, c, plane, 1, diffX)
+}
+
+// newGroupedBatchNormOp returns a training-mode batch norm that normalises
+// its rows in groups blocks (see batchNormOp).
+func newGroupedBatchNormOp(ids *idSource, c, plane, groups int, diffX bool) *batchNormOp {
+	op := &batchNormOp{opID: ids.next("batchnorm"), c: c, plane: plane, groups: groups, train: true, diffX: diffX, ids: ids}
+	k := groups * c
+	op.mean, op.varB = make([]float64, k), make([]float64, k)
+	op.mean32, op.invstd = make([]float32, k), make([]float32, k)
+	op.scale, op.shift = make([]float32, k), make([]float32, k)
 	return op
 }
 
 func newBatchNormEvalOp(ids *idSource, c, plane int) *batchNormOp {
-	return &batchNormOp{opID: ids.next("batchnorm-eval"), c: c, plane: plane, ids: ids,
+	return &batchNormOp{opID: ids.next("batchnorm-eval"), c: c, plane: plane, groups: 1, ids: ids,
 		scale: make([]float32, c), shift: make([]float32, c)}
 }
 
@@ -121,13 +138,17 @@ func (op *batchNormOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	gamma, beta := vs[0], vs[1]
 	xs := x.Float32s()
 	if op.train {
-		if n*op.plane < 2 {
-			return nil, op.errorf("training needs more than one value per channel, got %d rows of %d positions", n, op.plane)
+		if n%op.groups != 0 {
+			return nil, op.errorf("%d rows do not split into %d groups", n, op.groups)
+		}
+		if n/op.groups*op.plane < 2 {
+			return nil, op.errorf("training needs more than one value per channel, got %d rows of %d positions", n/op.groups, op.plane)
 		}
 		op.stats(xs, n)
-		for ch := range op.scale {
-			op.scale[ch] = gamma[ch] * op.invstd[ch]
-			op.shift[ch] = float32(float64(beta[ch]) - op.mean[ch]*float64(op.scale[ch]))
+		for k := range op.scale {
+			ch := k % op.c
+			op.scale[k] = gamma[ch] * op.invstd[k]
+			op.shift[k] = float32(float64(beta[ch]) - op.mean[k]*float64(op.scale[k]))
 		}
 	} else {
 		rm, rv := vs[2], vs[3]
@@ -139,8 +160,24 @@ func (op *batchNormOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	}
 	y := op.out.get(n, op.c*op.plane)
 	ys := y.Float32s()
+	// planes per group (groups is 1 in eval mode)
+	per := n * op.c / op.groups
+	if op.plane == 1 { // flat rows (BatchNorm1d): one pass per row
+		rowsPer := n / op.groups
+		for r := 0; r < n; r++ {
+			k0 := r / rowsPer * op.c
+			a, b := op.scale[k0:k0+op.c], op.shift[k0:k0+op.c]
+			src, dst := xs[r*op.c:(r+1)*op.c], ys[r*op.c:(r+1)*op.c]
+			a, b, dst = a[:len(src)], b[:len(src)], dst[:len(src)]
+			for j, v := range src {
+				dst[j] = v*a[j] + b[j]
+			}
+		}
+		return y, nil
+	}
 	for i := 0; i < n*op.c; i++ {
-		a, b := op.scale[i%op.c], op.shift[i%op.c]
+		k := i/per*op.c + i%op.c
+		a, b := op.scale[k], op.shift[k]
 		src, dst := xs[i*op.plane:(i+1)*op.plane], ys[i*op.plane:(i+1)*op.plane]
 		dst = dst[:len(src)]
 		for j, v := range src {
@@ -150,31 +187,49 @@ func (op *batchNormOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	return y, nil
 }
 
-// stats computes the batch mean and variance of each channel in one pass
-// over x, from sums of x − x₀ and (x − x₀)² (x₀ the channel's first value,
-// to avoid cancellation), accumulated per plane in float32 lanes and across
-// planes in float64.
+// stats computes the batch mean and variance of each channel of each
+// group in one pass over x, from sums of x − x₀ and (x − x₀)² (x₀ the
+// channel's first value in the group, to avoid cancellation), accumulated
+// per plane in float32 lanes and across planes in float64.
 func (op *batchNormOp) stats(xs []float32, n int) {
 	op.count = n * op.plane
-	m := float64(op.count)
+	m := float64(op.count / op.groups)
+	per := n * op.c / op.groups // planes per group
 	// Sums in memory order (planes of all channels of row 0, then row 1,
 	// ...), kept in mean and varB until the end.
 	s, sq := op.mean, op.varB
 	clear(s)
 	clear(sq)
-	for p := 0; p < n*op.c; p++ {
-		ch := p % op.c
-		a, b := shiftedSums(xs[p*op.plane:(p+1)*op.plane], xs[ch*op.plane])
-		s[ch] += float64(a)
-		sq[ch] += float64(b)
+	if op.plane == 1 { // flat rows: accumulate a row at a time
+		rowsPer := n / op.groups
+		for r := 0; r < n; r++ {
+			g := r / rowsPer
+			x0 := xs[g*rowsPer*op.c : (g*rowsPer+1)*op.c]
+			row := xs[r*op.c : (r+1)*op.c]
+			ss, qq := s[g*op.c:(g+1)*op.c], sq[g*op.c:(g+1)*op.c]
+			x0, ss, qq = x0[:len(row)], ss[:len(row)], qq[:len(row)]
+			for j, v := range row {
+				d := float64(v - x0[j])
+				ss[j] += d
+				qq[j] += d * d
+			}
+		}
 	}
-	for ch := 0; ch < op.c; ch++ {
-		x0 := float64(xs[ch*op.plane])
-		d := s[ch] / m
-		op.mean[ch] = x0 + d
-		op.varB[ch] = max(sq[ch]/m-d*d, 0)
-		op.mean32[ch] = float32(op.mean[ch])
-		op.invstd[ch] = float32(1 / math.Sqrt(op.varB[ch]+bnEps))
+	for p := 0; p < n*op.c && op.plane > 1; p++ {
+		g, ch := p/per, p%op.c
+		k := g*op.c + ch
+		a, b := shiftedSums(xs[p*op.plane:(p+1)*op.plane], xs[(g*per+ch)*op.plane])
+		s[k] += float64(a)
+		sq[k] += float64(b)
+	}
+	for k := range op.mean {
+		g, ch := k/op.c, k%op.c
+		x0 := float64(xs[(g*per+ch)*op.plane])
+		d := s[k] / m
+		op.mean[k] = x0 + d
+		op.varB[k] = max(sq[k]/m-d*d, 0)
+		op.mean32[k] = float32(op.mean[k])
+		op.invstd[k] = float32(1 / math.Sqrt(op.varB[k]+bnEps))
 	}
 }
 
@@ -206,19 +261,24 @@ func shiftedSums(x []float32, x0 float32) (s, sq float32) {
 // statistics, as PyTorch's training-mode forward does:
 // running_mean = (1 − 0.1)·running_mean + 0.1·mean,
 // running_var = (1 − 0.1)·running_var + 0.1·var·m/(m − 1) (m values per
-// channel), and adds 1 to num_batches_tracked. It computes in float64 and
-// rounds to float32.
+// channel), and adds 1 to num_batches_tracked; with groups, once per
+// group in order. It computes in float64 and rounds to float32 after each
+// update, as PyTorch's forward passes would.
 func (op *batchNormOp) commit() {
-	if !op.train || op.count < 2 {
+	m := op.count / max(op.groups, 1)
+	if !op.train || m < 2 {
 		return
 	}
-	unbias := float64(op.count) / float64(op.count-1)
-	for ch := range op.runMean {
-		op.runMean[ch] = float32((1-bnMomentum)*float64(op.runMean[ch]) + bnMomentum*op.mean[ch])
-		op.runVar[ch] = float32((1-bnMomentum)*float64(op.runVar[ch]) + bnMomentum*op.varB[ch]*unbias)
-	}
-	for i := range op.tracked {
-		op.tracked[i]++
+	unbias := float64(m) / float64(m-1)
+	for g := 0; g < op.groups; g++ {
+		for ch := range op.runMean {
+			k := g*op.c + ch
+			op.runMean[ch] = float32((1-bnMomentum)*float64(op.runMean[ch]) + bnMomentum*op.mean[k])
+			op.runVar[ch] = float32((1-bnMomentum)*float64(op.runVar[ch]) + bnMomentum*op.varB[k]*unbias)
+		}
+		for i := range op.tracked {
+			op.tracked[i]++
+		}
 	}
 }
 
@@ -265,7 +325,10 @@ type bnParamGradOp struct {
 	fwd    *batchNormOp
 	dgamma buffer
 	dbeta  buffer
-	s, sx  []float64 // per-channel sums
+	s, sx  []float64 // per-group and per-channel sums (index g·c + channel)
+	// The per-group dγ and dβ rounded to float32 (the whole dγ and dβ
+	// when there is one group), as the input gradient uses them.
+	dgG, dbG []float32
 }
 
 func (op *bnParamGradOp) Arity() int           { return 2 }
@@ -292,21 +355,45 @@ func (op *bnParamGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
 		return nil, op.errorf("%w", err)
 	}
 	dg, db := op.dgamma.get(f.c).Float32s(), op.dbeta.get(f.c).Float32s()
-	if len(op.s) != f.c {
-		op.s, op.sx = make([]float64, f.c), make([]float64, f.c)
+	k := f.groups * f.c
+	if len(op.s) != k {
+		op.s, op.sx = make([]float64, k), make([]float64, k)
+		op.dgG, op.dbG = make([]float32, k), make([]float32, k)
 	}
 	clear(op.s)
 	clear(op.sx)
-	for p := 0; p < n*f.c; p++ { // in memory order
-		ch := p % f.c
+	per := n * f.c / f.groups
+	if f.plane == 1 { // flat rows: a row at a time
+		rowsPer := n / f.groups
+		for r := 0; r < n; r++ {
+			k0 := r / rowsPer * f.c
+			xr, dr := x[r*f.c:(r+1)*f.c], dy[r*f.c:(r+1)*f.c]
+			ss, sx, mu := op.s[k0:k0+f.c], op.sx[k0:k0+f.c], f.mean32[k0:k0+f.c]
+			dr, ss, sx, mu = dr[:len(xr)], ss[:len(xr)], sx[:len(xr)], mu[:len(xr)]
+			for j, xv := range xr {
+				ss[j] += float64(dr[j])
+				sx[j] += float64(dr[j] * (xv - mu[j]))
+			}
+		}
+	}
+	for p := 0; p < n*f.c && f.plane > 1; p++ { // in memory order
+		k := p/per*f.c + p%f.c
 		lo, hi := p*f.plane, (p+1)*f.plane
-		a, b := gradSums(dy[lo:hi], x[lo:hi], f.mean32[ch])
-		op.s[ch] += float64(a)
-		op.sx[ch] += float64(b)
+		a, b := gradSums(dy[lo:hi], x[lo:hi], f.mean32[k])
+		op.s[k] += float64(a)
+		op.sx[k] += float64(b)
 	}
 	for ch := range dg {
-		db[ch] = float32(op.s[ch])
-		dg[ch] = float32(op.sx[ch] * float64(f.invstd[ch]))
+		var dgSum, dbSum float64 // sums over the groups of the channel
+		for g := 0; g < f.groups; g++ {
+			k := g*f.c + ch
+			op.dbG[k] = float32(op.s[k])
+			op.dgG[k] = float32(op.sx[k] * float64(f.invstd[k]))
+			dbSum += op.s[k]
+			dgSum += op.sx[k] * float64(f.invstd[k])
+		}
+		db[ch] = float32(dbSum)
+		dg[ch] = float32(dgSum)
 	}
 	return op.dgamma.t, nil
 }
@@ -438,26 +525,40 @@ func (op *bnInputGradOp) UsePreallocDo(prealloc G.Value, inputs ...G.Value) (v G
 	if op.pg.dbeta.t == nil {
 		return nil, op.errorf("%w", errNotRun)
 	}
-	gamma, dg, db := gt.Float32s(), op.pg.dgamma.t.Float32s(), op.pg.dbeta.t.Float32s()
+	gamma, dg, db := gt.Float32s(), op.pg.dgG, op.pg.dbG
 	dyt := inputs[1].(*tensor.Dense)
 	out := dyt
 	if p, ok := prealloc.(*tensor.Dense); !ok || p != dyt {
 		out = op.out.get(dyt.Shape()...)
 	}
-	if len(op.a) != f.c {
-		op.a, op.b, op.c = make([]float32, f.c), make([]float32, f.c), make([]float32, f.c)
+	if len(op.a) != len(dg) {
+		op.a, op.b, op.c = make([]float32, len(dg)), make([]float32, len(dg)), make([]float32, len(dg))
 	}
-	m := float64(f.count)
-	for ch := range op.a {
-		a := float64(gamma[ch]) * float64(f.invstd[ch])
-		op.a[ch] = float32(a)
-		op.b[ch] = float32(-a * float64(f.invstd[ch]) * float64(dg[ch]) / m)
-		op.c[ch] = float32(-a * float64(db[ch]) / m)
+	m := float64(f.count / f.groups)
+	for k := range op.a {
+		a := float64(gamma[k%f.c]) * float64(f.invstd[k])
+		op.a[k] = float32(a)
+		op.b[k] = float32(-a * float64(f.invstd[k]) * float64(dg[k]) / m)
+		op.c[k] = float32(-a * float64(db[k]) / m)
 	}
 	dx := out.Float32s()
+	per := n * f.c / f.groups
+	if f.plane == 1 { // flat rows: a row at a time
+		rowsPer := n / f.groups
+		for r := 0; r < n; r++ {
+			k0 := r / rowsPer * f.c
+			xr, dr, or := x[r*f.c:(r+1)*f.c], dy[r*f.c:(r+1)*f.c], dx[r*f.c:(r+1)*f.c]
+			a, b, c, mu := op.a[k0:k0+f.c], op.b[k0:k0+f.c], op.c[k0:k0+f.c], f.mean32[k0:k0+f.c]
+			dr, or, a, b, c, mu = dr[:len(xr)], or[:len(xr)], a[:len(xr)], b[:len(xr)], c[:len(xr)], mu[:len(xr)]
+			for j, xv := range xr {
+				or[j] = a[j]*dr[j] + b[j]*(xv-mu[j]) + c[j]
+			}
+		}
+		return out, nil
+	}
 	for i := 0; i < n*f.c; i++ {
-		ch := i % f.c
-		a, b, c, mu := op.a[ch], op.b[ch], op.c[ch], f.mean32[ch]
+		k := i/per*f.c + i%f.c
+		a, b, c, mu := op.a[k], op.b[k], op.c[k], f.mean32[k]
 		lo, hi := i*f.plane, (i+1)*f.plane
 		xs, ds, os := x[lo:hi], dy[lo:hi], dx[lo:hi]
 		ds, os = ds[:len(xs)], os[:len(xs)]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -422,4 +423,101 @@ func TestMaxPoolOp(t *testing.T) {
 		}
 		checkClose(t, fmt.Sprintf("gradient of pool(%v), stride %d", tc.x, tc.s), d.(*tensor.Dense).Float32s(), to64(tc.wantDx), 0, 0)
 	}
+}
+
+// TestGroupedBatchNorm checks that a batch norm over g groups of rows
+// computes what g separate batch norms of one group each do: outputs,
+// gradients (dγ and dβ summed over the groups) and running statistics
+// updated once per group, in order.
+func TestGroupedBatchNorm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 17))
+	for _, tc := range []struct{ c, plane, rows, groups int }{
+		{3, 1, 5, 2}, {2, 4, 3, 3}, {4, 1, 8, 4}, {1, 9, 2, 2},
+	} {
+		t.Run(fmt.Sprintf("%+v", tc), func(t *testing.T) {
+			c, plane, rows, groups := tc.c, tc.plane, tc.rows, tc.groups
+			n, width := rows*groups, c*plane
+			x, _ := randF64(rng, n*width, 1)
+			for i := range x { // a different offset and scale per group
+				g := i / (rows * width)
+				x[i] = x[i]*float32(1+g) + float32(g)
+			}
+			gamma, _ := randF64(rng, c, 1)
+			beta, _ := randF64(rng, c, 1)
+			dy, _ := randF64(rng, n*width, 1)
+
+			// run applies op (forward, dγ, dβ, dx) to x and dy.
+			run := func(op *batchNormOp, x, dy []float32, rows int) (y, dx, dg, db []float32) {
+				t.Helper()
+				xv := dense32(x, rows, width)
+				v, err := op.Do(xv, dense32(gamma, c), dense32(beta, c))
+				if err != nil {
+					t.Fatal(err)
+				}
+				y = slices.Clone(v.(*tensor.Dense).Float32s())
+				pg := &bnParamGradOp{opID: op.ids.next("dgamma"), fwd: op}
+				dgv, err := pg.Do(xv, dense32(dy, rows, width))
+				if err != nil {
+					t.Fatal(err)
+				}
+				dbv, err := (&bnBetaGradOp{opID: op.ids.next("dbeta"), pg: pg}).Do(dgv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ig := &bnInputGradOp{opID: op.ids.next("dx"), pg: pg}
+				dxv, err := ig.Do(xv, dense32(slices.Clone(dy), rows, width), dense32(gamma, c), dgv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return y, slices.Clone(dxv.(*tensor.Dense).Float32s()),
+					slices.Clone(dgv.(*tensor.Dense).Float32s()), slices.Clone(dbv.(*tensor.Dense).Float32s())
+			}
+			newStats := func() (rm, rv, tracked []float32) {
+				rm, rv = make([]float32, c), make([]float32, c)
+				fill(rv, 1)
+				return rm, rv, []float32{0}
+			}
+
+			grouped := newGroupedBatchNormOp(new(idSource), c, plane, groups, true)
+			grouped.runMean, grouped.runVar, grouped.tracked = newStats()
+			y, dx, dg, db := run(grouped, x, dy, n)
+			grouped.commit()
+
+			single := newBatchNormOp(new(idSource), c, plane, true)
+			single.runMean, single.runVar, single.tracked = newStats()
+			wantDg, wantDb := make([]float64, c), make([]float64, c)
+			for g := 0; g < groups; g++ {
+				lo, hi := g*rows*width, (g+1)*rows*width
+				yg, dxg, dgg, dbg := run(single, x[lo:hi], dy[lo:hi], rows)
+				single.commit()
+				checkClose(t, fmt.Sprintf("group %d output", g), y[lo:hi], f64s(yg), 1e-6, 1e-6)
+				checkClose(t, fmt.Sprintf("group %d dx", g), dx[lo:hi], f64s(dxg), 1e-6, 1e-5)
+				for ch := range wantDg {
+					wantDg[ch] += float64(dgg[ch])
+					wantDb[ch] += float64(dbg[ch])
+				}
+			}
+			checkClose(t, "dgamma", dg, wantDg, 1e-6, 1e-5)
+			checkClose(t, "dbeta", db, wantDb, 1e-6, 1e-5)
+			checkClose(t, "running mean", grouped.runMean, f64s(single.runMean), 1e-7, 1e-6)
+			checkClose(t, "running var", grouped.runVar, f64s(single.runVar), 1e-7, 1e-6)
+			if grouped.tracked[0] != float32(groups) || single.tracked[0] != float32(groups) {
+				t.Errorf("num_batches_tracked %v (grouped), %v (single), want %d", grouped.tracked[0], single.tracked[0], groups)
+			}
+		})
+	}
+	op := newGroupedBatchNormOp(new(idSource), 1, 1, 2, true)
+	one := []float32{1}
+	if _, err := op.Do(dense32([]float32{1, 2, 3}, 3, 1), dense32(one, 1), dense32(one, 1)); err == nil || !strings.Contains(err.Error(), "groups") {
+		t.Errorf("3 rows in 2 groups: error %v", err)
+	}
+}
+
+// f64s converts float32 values to float64.
+func f64s(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
 }

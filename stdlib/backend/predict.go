@@ -44,7 +44,7 @@ func Predict(ctx context.Context, m *Model, x []float32, n int, batch int) (out 
 			net = &tail
 		}
 		if *net == nil {
-			if *net, err = buildNetwork(m, rows, false); err != nil {
+			if *net, err = buildNetwork(m, rows, netSpec{}); err != nil {
 				return nil, err
 			}
 		}

@@ -28,8 +28,13 @@ const maxBatch = 1 << 24
 // epoch); it keeps the graph of the most recent smaller size only. A Trainer
 // is not safe for concurrent use, and the Model it trains must not be read
 // or changed by others during a Step.
+//
+// A Trainer made by NewSSLTrainer minimises a self-supervised loss of the
+// outputs of several views of each sample instead (StepViews).
 type Trainer struct {
 	model       *Model
+	spec        netSpec // what its graphs compute
+	views       int     // rows per sample: 1, or the views of an SSL trainer
 	batch       int
 	in, classes int
 	solver      solver
@@ -57,12 +62,15 @@ func NewTrainer(m *Model, opt Optimizer, batch int) (t *Trainer, err error) {
 	if err != nil {
 		return nil, err
 	}
-	full, err := buildNetwork(m, batch, true)
+	spec := netSpec{train: true}
+	full, err := buildNetwork(m, batch, spec)
 	if err != nil {
 		return nil, err
 	}
 	return &Trainer{
 		model:   m,
+		spec:    spec,
+		views:   1,
 		batch:   batch,
 		in:      m.Arch.InputWidth(),
 		classes: m.Arch.OutputWidth(),
@@ -84,11 +92,11 @@ func NewTrainer(m *Model, opt Optimizer, batch int) (t *Trainer, err error) {
 // statistics).
 func (t *Trainer) Step(ctx context.Context, x []float32, y []int32) (loss float64, err error) {
 	defer recoverAPI("step", &err)
-	if t.closed {
-		return 0, errors.New("backend: step: trainer is closed")
+	if t.spec.ssl != nil {
+		return 0, errors.New("backend: step: a self-supervised trainer takes views (StepViews), not labels")
 	}
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("backend: step: %w", err)
+	if err := t.ready(ctx); err != nil {
+		return 0, err
 	}
 	n := len(y)
 	if n < 1 || n > t.batch {
@@ -110,12 +118,29 @@ func (t *Trainer) Step(ctx context.Context, x []float32, y []int32) (loss float6
 	for i, k := range y {
 		net.y[i] = float32(k)
 	}
+	return t.update(net, n)
+}
+
+// ready reports a closed trainer or a cancelled ctx.
+func (t *Trainer) ready(ctx context.Context) error {
+	if t.closed {
+		return errors.New("backend: step: trainer is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("backend: step: %w", err)
+	}
+	return nil
+}
+
+// update runs net on the inputs copied into it and, if the loss is
+// finite, updates the weights and the batch norms' running statistics.
+func (t *Trainer) update(net *network, n int) (loss float64, err error) {
 	if err := net.run(); err != nil {
 		return 0, fmt.Errorf("backend: step: %w", err)
 	}
-	loss = net.ce.mean
+	loss = net.loss()
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, fmt.Errorf("%w (%v, mean over %d rows)", ErrNonFinite, loss, n)
+		return loss, fmt.Errorf("%w (%v, batch of %d samples)", ErrNonFinite, loss, n)
 	}
 	if err := t.solver.Step(net.vgs); err != nil {
 		return loss, err
@@ -125,15 +150,15 @@ func (t *Trainer) Step(ctx context.Context, x []float32, y []int32) (loss float6
 	return loss, nil
 }
 
-// network returns the compiled graph for batches of n rows.
+// network returns the compiled graph for batches of n samples.
 func (t *Trainer) network(n int) (*network, error) {
 	if n == t.batch {
 		return t.full, nil
 	}
-	if t.tail != nil && t.tail.rows == n {
+	if t.tail != nil && t.tail.rows == n*t.views {
 		return t.tail, nil
 	}
-	net, err := buildNetwork(t.model, n, true)
+	net, err := buildNetwork(t.model, n*t.views, t.spec)
 	if err != nil {
 		return nil, err
 	}
@@ -162,4 +187,75 @@ func (t *Trainer) Close() error {
 	t.tail.close()
 	t.full, t.tail = nil, nil
 	return nil
+}
+
+// NewSSLTrainer returns a Trainer that updates m's weights in place with opt
+// to minimise the self-supervised loss of m's outputs for loss.Views views
+// of each sample, on batches of at most batch samples (batch·Views rows per
+// step). The model's batch norms normalise each view with its own batch
+// statistics, as loss.Views separate forward passes of a PyTorch module
+// do, and each step updates their running statistics once per view. Call
+// Close when done.
+func NewSSLTrainer(m *Model, opt Optimizer, batch int, loss SSLLoss) (t *Trainer, err error) {
+	defer recoverAPI("new trainer", &err)
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if err := loss.Validate(); err != nil {
+		return nil, err
+	}
+	if batch < 2 || batch > maxBatch/loss.Views {
+		return nil, fmt.Errorf("backend: batch size %d out of range [2, %d] for %d views", batch, maxBatch/loss.Views, loss.Views)
+	}
+	s, err := newSolver(opt)
+	if err != nil {
+		return nil, err
+	}
+	spec := netSpec{train: true, groups: loss.Views, ssl: &loss}
+	full, err := buildNetwork(m, batch*loss.Views, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Trainer{
+		model:   m,
+		spec:    spec,
+		views:   loss.Views,
+		batch:   batch,
+		in:      m.Arch.InputWidth(),
+		classes: m.Arch.OutputWidth(),
+		solver:  s,
+		full:    full,
+	}, nil
+}
+
+// Views returns the number of views per sample of a self-supervised
+// trainer, 1 for a classifier's.
+func (t *Trainer) Views() int { return t.views }
+
+// StepViews trains a self-supervised trainer on one batch of n samples,
+// 2 <= n <= the trainer's batch size: x holds Views()·n rows of
+// Arch.InputWidth() values, the n rows of view 0 first, then those of view
+// 1, and so on (row i of every view shows the same sample). It updates the
+// weights and running statistics as Step does and returns the loss
+// computed before the update, with Step's errors.
+func (t *Trainer) StepViews(ctx context.Context, x []float32, n int) (loss float64, err error) {
+	defer recoverAPI("step", &err)
+	if t.spec.ssl == nil {
+		return 0, errors.New("backend: step: a classification trainer takes labels (Step), not views")
+	}
+	if err := t.ready(ctx); err != nil {
+		return 0, err
+	}
+	if n < 2 || n > t.batch {
+		return 0, fmt.Errorf("backend: step: %d samples, want 2 to %d", n, t.batch)
+	}
+	if len(x) != t.views*n*t.in {
+		return 0, fmt.Errorf("backend: step: %d inputs for %d views of %d samples of %d", len(x), t.views, n, t.in)
+	}
+	net, err := t.network(n)
+	if err != nil {
+		return 0, err
+	}
+	copy(net.x, x)
+	return t.update(net, n)
 }

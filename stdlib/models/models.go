@@ -1,5 +1,6 @@
 // Package models declares the model components of the standard library:
-// mlp, linear and the activations, and composition of models with |.
+// mlp, linear, batch_norm and the activations, and composition of models
+// with |.
 // Models are architectures until a train stage gives them weights; an
 // input width left out is inferred from the data the model is trained on.
 package models
@@ -20,6 +21,7 @@ import (
 func Register(r *interp.Registry) {
 	interp.Register(r, mlpDef)
 	interp.Register(r, linearDef)
+	interp.Register(r, batchNormDef)
 	interp.Register(r, loadWeightsDef)
 	for _, act := range activations {
 		interp.Register(r, activationDef(act.name, act.doc))
@@ -95,6 +97,20 @@ var linearDef = interp.Def[LinearArgs]{
 	},
 	Build: func(ctx context.Context, env *interp.Env, a *LinearArgs) (interp.Value, error) {
 		return &value.Model{In: a.In, Layers: []value.Layer{{Kind: backend.Linear, In: a.In, Out: a.Out, Bias: a.Bias}}}, nil
+	},
+}
+
+// BatchNormArgs are the (no) parameters of batch_norm.
+type BatchNormArgs struct{}
+
+var batchNormDef = interp.Def[BatchNormArgs]{
+	Name:     "batch_norm",
+	Category: lang.KindModel,
+	Doc:      "Batch normalisation of each feature (PyTorch's nn.BatchNorm1d: batch statistics when training, running statistics after, with an affine weight and bias; eps 1e-5, momentum 0.1). A width-preserving model, composed with |; in a pretraining each view keeps its own batch statistics.",
+	Example:  "encoder = linear(out: 512) | batch_norm() | relu()",
+	Result:   value.ModelType(0, 0),
+	Build: func(ctx context.Context, env *interp.Env, a *BatchNormArgs) (interp.Value, error) {
+		return &value.Model{Layers: []value.Layer{{Kind: backend.BatchNorm1d}}}, nil
 	},
 }
 

@@ -2,11 +2,13 @@
 // Barlow Twins and VICReg over two or more views of a batch, with the
 // choices of the reference implementations made explicit (see
 // ../shared/spec/ssl.md): the official two-view losses of
-// facebookresearch/barlowtwins and facebookresearch/vicreg, and the
-// multi-view losses of kumarkrishna/fastssl used by "Harnessing small
-// projectors and multiple views". It is plain float64 numerics on gonum
-// matrices (one row per sample, one column per feature), the reference
-// against which the training engine's versions are tested.
+// facebookresearch/barlowtwins and facebookresearch/vicreg, the multi-view
+// losses of kumarkrishna/fastssl used by "Harnessing small projectors and
+// multiple views", and the pairwise multi-view losses of the PyTorch peer
+// recipe ../shared/bench/torch_ssl_peer.py. It is plain float64 numerics
+// on gonum matrices (one row per sample, one column per feature), the
+// reference against which the training engine's versions (stdlib/backend's
+// SSLLoss) are tested.
 package ssl
 
 import (
@@ -23,12 +25,29 @@ type Normalization string
 
 const (
 	// Joint standardises every feature over the rows of all views
-	// together, with the unbiased standard deviation and no epsilon, as
-	// fastssl does (and so the multi-view paper).
+	// together, with the unbiased standard deviation plus Eps, as fastssl
+	// does with Eps 0 (and so the multi-view paper).
 	Joint Normalization = "joint"
 	// PerBranch standardises each view on its own, with the biased
-	// variance plus Eps, as the official Barlow Twins' BatchNorm1d does.
+	// variance plus Eps under the square root, as the official Barlow
+	// Twins' BatchNorm1d does (Eps 1e-5).
 	PerBranch Normalization = "per-branch"
+	// Std standardises each view on its own, dividing by the unbiased
+	// standard deviation plus Eps, as torch_ssl_peer.py's std() does
+	// (Eps 1e-6).
+	Std Normalization = "std"
+)
+
+// MultiView says how a loss combines more than two views.
+type MultiView string
+
+const (
+	// MeanView is fastssl's loss against the mean view (the zero value ""
+	// means MeanView too, as before the other mode existed).
+	MeanView MultiView = "mean"
+	// Pairs averages a two-view loss over all pairs of views, as
+	// torch_ssl_peer.py does.
+	Pairs MultiView = "pairs"
 )
 
 // BarlowTwins are the settings of the Barlow Twins loss.
@@ -36,9 +55,13 @@ type BarlowTwins struct {
 	// Lambda weighs the off-diagonal (redundancy reduction) term; the
 	// official default is 0.0051, fastssl's 1/D.
 	Lambda float64
-	// Norm is the standardisation; PerBranch uses Eps (official: 1e-5).
+	// Norm is the standardisation, with Eps (official PerBranch 1e-5,
+	// peer Std 1e-6, fastssl Joint 0).
 	Norm Normalization
 	Eps  float64
+	// MultiView combines more than two views: MeanView (or "") is
+	// fastssl's, Pairs the mean of the two-view loss over all pairs.
+	MultiView MultiView
 }
 
 // Loss returns the Barlow Twins loss of the views (each B x D, the same
@@ -48,33 +71,60 @@ type BarlowTwins struct {
 // C = ẑ₀ᵀẑ₁ / B for the standardised views ẑ. With A > 2 views it is
 // fastssl's "multipatch v3": with z̄ the mean of the A standardised views,
 // (1/A) Σ_a Σ_d ((ẑ_aᵀz̄)_dd / B - 1)² + λ Σ_{i≠j} (z̄ᵀz̄ / B)_ij². (The two
-// definitions differ: v3 at A = 2 is not the two-view loss.)
+// definitions differ: v3 at A = 2 is not the two-view loss.) With
+// MultiView Pairs it is the mean of the two-view loss over all pairs of
+// views a < b, as torch_ssl_peer.py's bt().
 func (bt BarlowTwins) Loss(views []*mat.Dense) (float64, error) {
 	b, d, err := checkViews(views)
 	if err != nil {
 		return 0, err
 	}
+	if bt.MultiView != "" && bt.MultiView != MeanView && bt.MultiView != Pairs {
+		return 0, fmt.Errorf("ssl: unknown multi-view mode %q (want %q or %q)", bt.MultiView, MeanView, Pairs)
+	}
 	var std []*mat.Dense
 	switch bt.Norm {
 	case Joint:
-		std, err = standardiseJoint(views)
-	case PerBranch:
+		std, err = standardiseJoint(views, bt.Eps)
+	case PerBranch, Std:
 		std = make([]*mat.Dense, len(views))
 		for i, v := range views {
-			std[i] = standardiseBiased(v, bt.Eps)
+			if bt.Norm == PerBranch {
+				std[i], err = standardiseBiased(v, bt.Eps)
+			} else {
+				std[i], err = standardiseUnbiased(v, bt.Eps)
+			}
+			if err != nil {
+				break
+			}
 		}
 	default:
-		return 0, fmt.Errorf("ssl: unknown normalisation %q (want %q or %q)", bt.Norm, Joint, PerBranch)
+		return 0, fmt.Errorf("ssl: unknown normalisation %q (want %q, %q or %q)", bt.Norm, Joint, PerBranch, Std)
 	}
 	if err != nil {
 		return 0, err
 	}
-	if len(views) == 2 {
+	// pairLoss is the two-view loss of standardised views x and y.
+	pairLoss := func(x, y *mat.Dense) float64 {
 		var c mat.Dense
-		c.Mul(std[0].T(), std[1])
+		c.Mul(x.T(), y)
 		c.Scale(1/float64(b), &c)
 		on, off := diagOff(&c, d)
-		return on + bt.Lambda*off, nil
+		return on + bt.Lambda*off
+	}
+	if bt.MultiView == Pairs {
+		var total float64
+		var pairs int
+		for i := range std {
+			for j := i + 1; j < len(std); j++ {
+				total += pairLoss(std[i], std[j])
+				pairs++
+			}
+		}
+		return total / float64(pairs), nil
+	}
+	if len(views) == 2 {
+		return pairLoss(std[0], std[1]), nil
 	}
 	mean := meanOf(std)
 	var on float64
@@ -103,6 +153,13 @@ type VICReg struct {
 	// term: the official 1e-4; fastssl uses none (0), whose gradient is
 	// infinite for a collapsed feature.
 	Eps float64
+	// Gamma is the target standard deviation of the variance hinge,
+	// relu(Gamma - sqrt(var + Eps)); 0 means 1, the official value.
+	Gamma float64
+	// MultiView combines the views: MeanView (or "") is the official
+	// two-view loss and fastssl's for more views, Pairs is
+	// torch_ssl_peer.py's.
+	MultiView MultiView
 }
 
 // Loss returns the VICReg loss of the views (each B x D, B >= 2). With two
@@ -110,11 +167,23 @@ type VICReg struct {
 // Cov·(c(z₀) + c(z₁)), where v(z) = mean_d relu(1 - sqrt(var_d(z) + Eps))
 // (unbiased variance) and c(z) = Σ_{i≠j} cov(z)_ij² / D. With A > 2 views
 // it is fastssl's: the same terms for each view i against the mean of the
-// other views, summed over i and divided by A.
+// other views, summed over i and divided by A. (The 1 in v is Gamma.)
+//
+// With MultiView Pairs it is torch_ssl_peer.py's vicreg():
+// Sim·(mean over pairs a < b of mse(z_a, z_b)) + Std·(mean over views of
+// v(z_a)) + Cov·(mean over views of c(z_a)); with two views, the official
+// loss with Cov halved.
 func (v VICReg) Loss(views []*mat.Dense) (float64, error) {
-	b, d, err := checkViews(views)
+	_, _, err := checkViews(views)
 	if err != nil {
 		return 0, err
+	}
+	switch v.MultiView {
+	case "", MeanView:
+	case Pairs:
+		return v.pairsLoss(views), nil
+	default:
+		return 0, fmt.Errorf("ssl: unknown multi-view mode %q (want %q or %q)", v.MultiView, MeanView, Pairs)
 	}
 	pairs := len(views)
 	if pairs == 2 {
@@ -129,13 +198,7 @@ func (v VICReg) Loss(views []*mat.Dense) (float64, error) {
 			}
 		}
 		z1, z2 := views[i], meanOf(others)
-		var repr float64
-		for r := range b {
-			for c := range d {
-				repr += sq(z1.At(r, c) - z2.At(r, c))
-			}
-		}
-		repr /= float64(b * d)
+		repr := mse(z1, z2)
 		std := (v.variance(z1) + v.variance(z2)) / 2
 		cov := covariance(z1) + covariance(z2)
 		total += v.Sim*repr + v.Std*std + v.Cov*cov
@@ -146,13 +209,45 @@ func (v VICReg) Loss(views []*mat.Dense) (float64, error) {
 	return total, nil
 }
 
-// variance is VICReg's variance hinge of z: mean_d relu(1 - sqrt(var + eps)).
+// pairsLoss is the Pairs VICReg loss of checked views.
+func (v VICReg) pairsLoss(views []*mat.Dense) float64 {
+	var inv, std, cov float64
+	var pairs int
+	for i, x := range views {
+		for _, y := range views[i+1:] {
+			inv += mse(x, y)
+			pairs++
+		}
+		std += v.variance(x)
+		cov += covariance(x)
+	}
+	n := float64(len(views))
+	return v.Sim*inv/float64(pairs) + v.Std*std/n + v.Cov*cov/n
+}
+
+// mse is the mean over all entries of (x - y)².
+func mse(x, y *mat.Dense) float64 {
+	b, d := x.Dims()
+	var s float64
+	for r := range b {
+		for c := range d {
+			s += sq(x.At(r, c) - y.At(r, c))
+		}
+	}
+	return s / float64(b*d)
+}
+
+// variance is VICReg's variance hinge of z: mean_d relu(γ - sqrt(var + eps)).
 func (v VICReg) variance(z *mat.Dense) float64 {
 	b, d := z.Dims()
+	gamma := v.Gamma
+	if gamma == 0 {
+		gamma = 1
+	}
 	var s float64
 	for j := range d {
 		_, variance := meanVar(z, j, b-1)
-		s += math.Max(0, 1-math.Sqrt(variance+v.Eps))
+		s += math.Max(0, gamma-math.Sqrt(variance+v.Eps))
 	}
 	return s / float64(d)
 }
@@ -192,13 +287,14 @@ func checkViews(views []*mat.Dense) (b, d int, err error) {
 	return b, d, nil
 }
 
-// ErrConstantFeature reports a feature with no variance across the rows
-// under Joint standardisation, which has no epsilon: its loss is 0/0.
+// ErrConstantFeature reports a feature with no variance across the rows it
+// is standardised over, with Eps 0 (as fastssl's Joint standardisation has):
+// its loss is 0/0.
 var ErrConstantFeature = errors.New("ssl: a feature is constant across the batch, so it cannot be standardised without an epsilon")
 
 // standardiseJoint standardises each feature over the rows of all views
-// together (unbiased standard deviation, no epsilon).
-func standardiseJoint(views []*mat.Dense) ([]*mat.Dense, error) {
+// together: (z - mean) / (unbiased std + eps).
+func standardiseJoint(views []*mat.Dense, eps float64) ([]*mat.Dense, error) {
 	b, d := views[0].Dims()
 	n := b * len(views)
 	out := make([]*mat.Dense, len(views))
@@ -219,7 +315,7 @@ func standardiseJoint(views []*mat.Dense) ([]*mat.Dense, error) {
 				ss += sq(v.At(i, j) - mean)
 			}
 		}
-		std := math.Sqrt(ss / float64(n-1))
+		std := math.Sqrt(ss/float64(n-1)) + eps
 		if std == 0 {
 			return nil, fmt.Errorf("%w (feature %d)", ErrConstantFeature, j)
 		}
@@ -234,16 +330,38 @@ func standardiseJoint(views []*mat.Dense) ([]*mat.Dense, error) {
 
 // standardiseBiased standardises each feature of z over its rows with the
 // biased variance plus eps, as BatchNorm1d(affine=False) in training does.
-func standardiseBiased(z *mat.Dense, eps float64) *mat.Dense {
+func standardiseBiased(z *mat.Dense, eps float64) (*mat.Dense, error) {
 	b, d := z.Dims()
 	out := mat.DenseCopyOf(z)
 	for j := range d {
 		m, variance := meanVar(z, j, b)
+		s := math.Sqrt(variance + eps)
+		if s == 0 {
+			return nil, fmt.Errorf("%w (feature %d)", ErrConstantFeature, j)
+		}
 		for i := range b {
-			out.Set(i, j, (z.At(i, j)-m)/math.Sqrt(variance+eps))
+			out.Set(i, j, (z.At(i, j)-m)/s)
 		}
 	}
-	return out
+	return out, nil
+}
+
+// standardiseUnbiased standardises each feature of z over its rows as
+// torch_ssl_peer.py's std(): (z - mean) / (unbiased std + eps).
+func standardiseUnbiased(z *mat.Dense, eps float64) (*mat.Dense, error) {
+	b, d := z.Dims()
+	out := mat.DenseCopyOf(z)
+	for j := range d {
+		m, variance := meanVar(z, j, b-1)
+		s := math.Sqrt(variance) + eps
+		if s == 0 {
+			return nil, fmt.Errorf("%w (feature %d)", ErrConstantFeature, j)
+		}
+		for i := range b {
+			out.Set(i, j, (z.At(i, j)-m)/s)
+		}
+	}
+	return out, nil
 }
 
 // meanVar returns the mean of column j of z and its sum of squared

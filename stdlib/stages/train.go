@@ -99,7 +99,9 @@ func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, er
 		return nil, interp.ArgErrorf("model", "%v", err)
 	}
 	batch := min(a.Batch, data.N)
-	tr, resumed, err := startTrainer(ctx, env, model, arch, opt, batch, seed, a.Epochs)
+	tr, resumed, err := startTrainer(ctx, env, model, arch, seed, a.Epochs, func(m *backend.Model) (*backend.Trainer, error) {
+		return backend.NewTrainer(m, opt, batch)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +189,8 @@ const checkpointShare = 20
 // startTrainer returns the trainer of a train stage: from the stage's
 // checkpoint when an earlier run of it stopped part-way (with the
 // checkpoint), else from the model's weights or a fresh initialisation.
-func startTrainer(ctx context.Context, env *interp.Env, model *value.Model, arch backend.Arch, opt backend.Optimizer, batch int, seed int64, epochs int) (*backend.Trainer, *trainCheckpoint, error) {
+// newTrainer makes the trainer of given weights.
+func startTrainer(ctx context.Context, env *interp.Env, model *value.Model, arch backend.Arch, seed int64, epochs int, newTrainer func(*backend.Model) (*backend.Trainer, error)) (*backend.Trainer, *trainCheckpoint, error) {
 	if data, ok := env.Checkpoint(ctx); ok {
 		c, err := decodeCheckpoint(data)
 		switch {
@@ -196,7 +199,7 @@ func startTrainer(ctx context.Context, env *interp.Env, model *value.Model, arch
 		case !slices.Equal(c.Model.Arch, arch) || c.Epoch < 1 || c.Epoch >= epochs || len(c.History) != c.Epoch:
 			env.Logf("warning: its checkpoint does not fit this training; training from the start")
 		default:
-			tr, err := backend.NewTrainer(c.Model, opt, batch)
+			tr, err := newTrainer(c.Model)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -215,7 +218,7 @@ func startTrainer(ctx context.Context, env *interp.Env, model *value.Model, arch
 	} else if weights, err = backend.Init(arch, seed); err != nil {
 		return nil, nil, err
 	}
-	tr, err := backend.NewTrainer(weights, opt, batch)
+	tr, err := newTrainer(weights)
 	return tr, nil, err
 }
 

@@ -140,6 +140,7 @@ type trainedMeta struct {
 	Steps   int          `json:"steps"`
 	Samples int          `json:"samples"`
 	SaveAs  string       `json:"save_as"`
+	Encoder int          `json:"encoder_layers,omitempty"`
 }
 
 // EncodeTrained encodes a training result for the stage cache: the model
@@ -153,7 +154,7 @@ func EncodeTrained(v interp.Value) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	rest, err := json.Marshal(trainedMeta{History: t.History, Seconds: t.Seconds, Steps: t.Steps, Samples: t.Samples, SaveAs: t.SaveAs})
+	rest, err := json.Marshal(trainedMeta{History: t.History, Seconds: t.Seconds, Steps: t.Steps, Samples: t.Samples, SaveAs: t.SaveAs, Encoder: t.EncoderLayers})
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +182,7 @@ func DecodeTrained(data []byte) (interp.Value, error) {
 	return &Trained{
 		Model:   &Model{Layers: mm.Layers, In: mm.In, Weights: weights},
 		History: tm.History, Seconds: tm.Seconds, Steps: tm.Steps, Samples: tm.Samples, SaveAs: tm.SaveAs,
+		EncoderLayers: tm.Encoder,
 	}, nil
 }
 
@@ -191,6 +193,14 @@ type metricsDoc struct {
 	Values  map[string]string `json:"values"`
 	Samples int               `json:"samples"`
 	Docs    map[string]string `json:"docs"`
+	Files   []fileDoc         `json:"files,omitempty"`
+}
+
+// fileDoc is a cached output file of an evaluation.
+type fileDoc struct {
+	Name      string `json:"name"`
+	MediaType string `json:"media_type"`
+	Data      []byte `json:"data"`
 }
 
 // EncodeMetrics encodes an evaluation result for the stage cache.
@@ -200,6 +210,9 @@ func EncodeMetrics(v interp.Value) ([]byte, error) {
 		return nil, fmt.Errorf("not an evaluation: %T", v)
 	}
 	doc := metricsDoc{Names: m.Names, Values: map[string]string{}, Samples: m.Samples, Docs: m.Docs}
+	for _, f := range m.Files {
+		doc.Files = append(doc.Files, fileDoc{Name: f.Name, MediaType: f.MediaType, Data: f.Data})
+	}
 	for name, x := range m.Values {
 		doc.Values[name] = strconv.FormatFloat(x, 'g', -1, 64)
 	}
@@ -213,6 +226,9 @@ func DecodeMetrics(data []byte) (interp.Value, error) {
 		return nil, fmt.Errorf("cached evaluation: %w", err)
 	}
 	m := &Metrics{Names: doc.Names, Values: map[string]float64{}, Samples: doc.Samples, Docs: doc.Docs}
+	for _, f := range doc.Files {
+		m.Files = append(m.Files, interp.OutputFile{Name: f.Name, MediaType: f.MediaType, Data: f.Data})
+	}
 	for _, name := range doc.Names {
 		s, ok := doc.Values[name]
 		if !ok {
@@ -259,6 +275,9 @@ func (t *Trained) Measurements() []interp.Measurement {
 	return append(ms, interp.Measurement{Name: "seconds", Step: -1, Value: t.Seconds})
 }
 
+// Outputs returns the evaluation's files.
+func (m *Metrics) Outputs() ([]interp.OutputFile, error) { return m.Files, nil }
+
 // Measurements returns every metric as a final figure.
 func (m *Metrics) Measurements() []interp.Measurement {
 	ms := make([]interp.Measurement, len(m.Names))
@@ -272,4 +291,5 @@ var (
 	_ interp.Outputter = (*Trained)(nil)
 	_ interp.Measured  = (*Trained)(nil)
 	_ interp.Measured  = (*Metrics)(nil)
+	_ interp.Outputter = (*Metrics)(nil)
 )

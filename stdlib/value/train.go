@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mlpipe/mlpipe/interp"
 	"github.com/mlpipe/mlpipe/lang"
 	"github.com/mlpipe/mlpipe/stdlib/backend"
 )
@@ -12,6 +13,12 @@ import (
 type LossTerm struct {
 	Name   string // the loss component, e.g. "cross_entropy"
 	Weight float64
+	// SSL configures a self-supervised loss (barlow_twins, vicreg); its
+	// Views are set by the pretraining stage.
+	SSL *backend.SSLLoss
+	// Beta, if positive, makes a Barlow Twins loss's off-diagonal weight
+	// Beta/d for a d-dimensional embedding, in place of its Lambda.
+	Beta float64
 }
 
 // Loss is a training objective: a weighted sum of named losses.
@@ -85,16 +92,29 @@ type Trained struct {
 	Steps   int
 	Samples int
 	SaveAs  string // base name of the weights file in the output directory; "" writes none
+	// EncoderLayers, for a self-supervised pretraining, is the number of
+	// layers of the model that make the encoder (the rest is the
+	// projector); 0 otherwise.
+	EncoderLayers int
 }
 
 // Type returns the result's type.
-func (t *Trained) Type() lang.Type { return TrainedType(t.Model.InWidth(), t.Model.OutWidth()) }
+func (t *Trained) Type() lang.Type {
+	if t.EncoderLayers > 0 {
+		if enc, err := t.encoder(); err == nil {
+			return PretrainedType(t.Model.InWidth(), t.Model.OutWidth(), enc.OutWidth())
+		}
+	}
+	return TrainedType(t.Model.InWidth(), t.Model.OutWidth())
+}
 
-// Select returns model, loss or seconds.
+// Select returns model, loss or seconds, and encoder for a pretraining.
 func (t *Trained) Select(name string) (any, error) {
 	switch name {
 	case "model":
 		return t.Model, nil
+	case "encoder":
+		return t.encoder()
 	case "loss":
 		if len(t.History) == 0 {
 			return 0.0, nil
@@ -122,6 +142,9 @@ type Metrics struct {
 	Values  map[string]float64
 	Samples int
 	Docs    map[string]string
+	// Files are written to the run's output directory beside the
+	// metrics (a spectrum as CSV and PNG, for instance).
+	Files []interp.OutputFile
 }
 
 // Type returns the result's type.
