@@ -357,9 +357,16 @@ var buildPrograms = map[string]buildProgram{
 		net:   `load_weights(mlp(hidden: [16], out: 10), "weights.safetensors")`,
 		extra: "untrained = evaluate(net, data.test)",
 	},
-	"relu":    {net: "linear(out: 16) | relu() | linear(out: 10)"},
-	"tanh":    {net: "linear(out: 16) | tanh() | linear(out: 10)"},
-	"sigmoid": {net: "linear(out: 16) | sigmoid() | linear(out: 10)"},
+	"relu":     {net: "linear(out: 16) | relu() | linear(out: 10)"},
+	"tanh":     {net: "linear(out: 16) | tanh() | linear(out: 10)"},
+	"sigmoid":  {net: "linear(out: 16) | sigmoid() | linear(out: 10)"},
+	"conv2d":   {net: "conv2d(out: 4, kernel: 3, padding: 1) | relu() | conv2d(out: 3, kernel: 2, stride: 2, bias: false, in: 4) | flatten() | linear(out: 10)"},
+	"max_pool": {net: "conv2d(out: 4, padding: 1) | batch_norm() | relu() | max_pool(kernel: 3, stride: 2, padding: 1) | flatten() | linear(out: 10)"},
+	"global_avg_pool": {
+		net:   "conv2d(out: 6, padding: 1) | batch_norm() | relu() | max_pool() | conv2d(out: 8, padding: 1) | relu() | global_avg_pool() | linear(out: 10)",
+		extra: sslCNN,
+	},
+	"flatten": {net: "flatten() | linear(out: 10)"},
 	// losses
 	"cross_entropy": {fit: "train(net, data.train, loss: cross_entropy(), epochs: 1)"},
 	// optimisers
@@ -395,6 +402,11 @@ var buildPrograms = map[string]buildProgram{
 	"embedding_stats": {extra: sslProgram("barlow_twins()", "zoom()", 2).extra +
 		"\nstats = embedding_stats(pre.model, data.test, augment: zoom(), samples: 50)\nplain = embedding_stats(pre.encoder, data.train)"},
 }
+
+// sslCNN pretrains and probes a convolutional encoder.
+const sslCNN = "cnn = pretrain(conv2d(out: 4, padding: 1) | batch_norm() | relu() | max_pool() | conv2d(out: 8, padding: 1) | batch_norm() | relu() | global_avg_pool() | linear(out: 8), data.train, loss: barlow_twins(), augment: zoom() | hflip(), epochs: 1, batch: 32)\n" +
+	"cnn_probe = linear_probe(cnn.encoder, data.train, data.test, epochs: 1)\n" +
+	"cnn_stats = embedding_stats(cnn.encoder, data.test, augment: zoom(), samples: 40)"
 
 // sslProgram is the conformance program of a self-supervised loss or
 // augmentation: a short pretraining with views views on the digits and a

@@ -34,10 +34,14 @@ const (
 	// bias and running statistics (eps 1e-5, momentum 0.1), as
 	// BatchNorm2d does per channel.
 	BatchNorm1d
+	// GlobalAvgPool2d is PyTorch's nn.AdaptiveAvgPool2d(1) followed by
+	// flattening: [C, H, W] values become a flat row of C channel means.
+	GlobalAvgPool2d
 )
 
 // String returns "linear", "activation", "conv2d", "batchnorm2d",
-// "maxpool2d", "flatten", "batchnorm1d" or "LayerKind(n)".
+// "maxpool2d", "flatten", "batchnorm1d", "globalavgpool2d" or
+// "LayerKind(n)".
 func (k LayerKind) String() string {
 	switch k {
 	case Linear:
@@ -54,6 +58,8 @@ func (k LayerKind) String() string {
 		return "flatten"
 	case BatchNorm1d:
 		return "batchnorm1d"
+	case GlobalAvgPool2d:
+		return "globalavgpool2d"
 	}
 	return "LayerKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -106,6 +112,9 @@ const (
 //
 // A Flatten layer turns [C, H, W] values into a flat row of C·H·W values
 // (rows already flat pass unchanged). In and Out must be zero.
+//
+// A GlobalAvgPool2d layer turns [C, H, W] values into a flat row of the C
+// means of each channel's H×W values. In and Out must be zero.
 //
 // A BatchNorm1d layer normalises each of the In values of flat rows (Out
 // may be left zero or equal In) over the batch, in training and in
@@ -248,7 +257,7 @@ func (a Arch) shapes() ([]shape, error) {
 // or an unknown kind.
 func (l Layer) checkFields() error {
 	switch l.Kind {
-	case Linear, Activation, Conv2d, BatchNorm2d, MaxPool2d, Flatten, BatchNorm1d:
+	case Linear, Activation, Conv2d, BatchNorm2d, MaxPool2d, Flatten, BatchNorm1d, GlobalAvgPool2d:
 	default:
 		return fmt.Errorf("unknown layer kind %v", l.Kind)
 	}
@@ -264,7 +273,7 @@ func (l Layer) checkFields() error {
 	if (l.Kernel != 0 || l.Stride != 0 || l.Padding != 0) && l.Kind != Conv2d && l.Kind != MaxPool2d {
 		return fmt.Errorf("%v layer has a kernel, stride or padding", l.Kind)
 	}
-	if (l.In != 0 || l.Out != 0) && (l.Kind == MaxPool2d || l.Kind == Flatten) {
+	if (l.In != 0 || l.Out != 0) && (l.Kind == MaxPool2d || l.Kind == Flatten || l.Kind == GlobalAvgPool2d) {
 		return fmt.Errorf("%v layer has In or Out set (%d, %d); leave them zero", l.Kind, l.In, l.Out)
 	}
 	return nil
@@ -337,6 +346,8 @@ func (l Layer) outShape(in shape) (shape, error) {
 			return shape{}, fmt.Errorf("batchnorm2d channels %d do not match the %d channels reaching it (shape %v)", l.In, in.c, in)
 		}
 		return in, nil
+	case GlobalAvgPool2d:
+		return shape{c: in.c}, nil
 	default: // MaxPool2d
 		g, err := newWindow(in, l.Kernel, l.Stride, l.Padding, l.Kernel)
 		if err != nil {

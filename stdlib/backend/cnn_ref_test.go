@@ -176,13 +176,23 @@ func (r *refModel) run(t testing.TB, x []float64, n int, train bool) (out []floa
 				b = next()
 			}
 			h = refConv(h, w, b, n, convGeom{win, l.Out})
-		case BatchNorm2d:
+		case BatchNorm2d, BatchNorm1d:
 			gamma, beta, rm, rv := next(), next(), next(), next()
 			next() // num_batches_tracked
 			if train {
 				rm, rv = nil, nil
 			}
-			h, _, _ = refBatchNorm(h, gamma, beta, rm, rv, n, s.c, s.h*s.w)
+			h, _, _ = refBatchNorm(h, gamma, beta, rm, rv, n, s.c, max(s.h*s.w, 1))
+		case GlobalAvgPool2d:
+			plane := s.h * s.w
+			y := make([]float64, n*s.c)
+			for p := range y {
+				for _, v := range h[p*plane : (p+1)*plane] {
+					y[p] += v
+				}
+				y[p] /= float64(plane)
+			}
+			h = y
 		case MaxPool2d:
 			win, err := newWindow(s, l.Kernel, l.Stride, l.Padding, l.Kernel)
 			if err != nil {

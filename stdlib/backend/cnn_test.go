@@ -17,6 +17,7 @@ func conv(in, out, k, s, p int, bias bool) Layer {
 func bn(c int) Layer         { return Layer{Kind: BatchNorm2d, In: c} }
 func pool(k, s, p int) Layer { return Layer{Kind: MaxPool2d, Kernel: k, Stride: s, Padding: p} }
 func flatten() Layer         { return Layer{Kind: Flatten} }
+func gap() Layer             { return Layer{Kind: GlobalAvgPool2d} }
 func withShape(l Layer, c, h, w int) Layer {
 	l.InShape = [3]int{c, h, w}
 	return l
@@ -57,6 +58,10 @@ func TestArchValidateCNN(t *testing.T) {
 		{"pool padding too large", Arch{withShape(conv(1, 1, 1, 1, 0, true), 1, 4, 4), pool(2, 2, 2), flatten()}, "maxpool2d padding 2 is more than half the kernel 2", 16, 0},
 		{"pool with channels", Arch{withShape(conv(1, 1, 1, 1, 0, true), 1, 4, 4), {Kind: MaxPool2d, Kernel: 2, In: 1}, flatten()}, "maxpool2d layer has In or Out set", 16, 0},
 		{"pool kernel too large", Arch{withShape(conv(1, 1, 1, 1, 0, true), 1, 3, 3), pool(4, 4, 0), flatten()}, "maxpool2d kernel 4 is larger than the padded input 3x3", 9, 0},
+		{"global average pool", Arch{withShape(conv(1, 4, 3, 1, 1, true), 1, 5, 5), gap(), lin(4, 2, true)}, "", 25, 2},
+		{"global average pool ends the net", Arch{withShape(conv(2, 4, 3, 1, 1, true), 2, 5, 5), gap()}, "", 50, 4},
+		{"global average pool of flat rows", Arch{lin(3, 4, true), gap()}, "layer 1: globalavgpool2d layer gets flat rows of 4 values", 3, 4},
+		{"global average pool with width", Arch{withShape(conv(1, 1, 1, 1, 0, true), 1, 2, 2), {Kind: GlobalAvgPool2d, Out: 1}}, "globalavgpool2d layer has In or Out set", 4, 0},
 		{"flatten with width", Arch{withShape(conv(1, 1, 1, 1, 0, true), 1, 2, 2), {Kind: Flatten, Out: 4}}, "flatten layer has In or Out set", 4, 0},
 		{"kernel on linear", Arch{{Kind: Linear, In: 3, Out: 2, Kernel: 3}}, "linear layer has a kernel, stride or padding", 3, 2},
 		{"stride on bn", Arch{withShape(Layer{Kind: BatchNorm2d, In: 1, Stride: 2}, 1, 2, 2), flatten()}, "batchnorm2d layer has a kernel, stride or padding", 4, 0},
@@ -203,6 +208,8 @@ var cnnCases = []struct {
 	{"1x1 conv, relu before conv", Arch{withShape(act(ReLU), 3, 4, 4), conv(3, 2, 1, 1, 0, true), bn(2), act(ReLU), flatten(), lin(32, 2, true), act(Tanh), lin(2, 3, true)}, 3},
 	{"linear into conv", Arch{lin(6, 16, true), withShape(conv(1, 2, 3, 1, 1, true), 1, 4, 4), pool(2, 0, 0), flatten()}, 5},
 	{"relu then reshaping pool", Arch{lin(5, 16, true), act(ReLU), withShape(pool(2, 2, 0), 1, 4, 4), flatten(), lin(4, 3, true)}, 4},
+	{"the SSL peer's CNN: three convs, global average pool, batch norm 1d", Arch{withShape(conv(1, 3, 3, 1, 1, true), 1, 8, 8), bn(3), act(ReLU), pool(2, 2, 0), conv(3, 4, 3, 1, 1, true), bn(4), act(ReLU), pool(2, 2, 0), conv(4, 5, 3, 1, 1, true), bn(5), act(ReLU), gap(), {Kind: BatchNorm1d, In: 5}, lin(5, 3, true)}, 3},
+	{"average pool of a 1x1 plane", Arch{withShape(conv(2, 3, 2, 2, 0, true), 2, 2, 2), gap(), lin(3, 2, true)}, 3},
 	{"one row", Arch{withShape(conv(1, 2, 3, 1, 1, true), 1, 4, 4), bn(2), act(ReLU), flatten(), lin(32, 3, true)}, 1},
 }
 

@@ -11,7 +11,7 @@
 // hold no tensors. Init draws weights as PyTorch's nn.Linear does.
 // Convolutional networks use Conv2d (im2col and one sgemm per sample),
 // BatchNorm2d (with running statistics named like PyTorch's buffers),
-// MaxPool2d and Flatten; the first layer's InShape gives the [C, H, W] shape
+// MaxPool2d, GlobalAvgPool2d and Flatten; the first layer's InShape gives the [C, H, W] shape
 // of the flat input rows.
 //
 // # BLAS

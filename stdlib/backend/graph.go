@@ -179,6 +179,10 @@ func buildNetwork(m *Model, rows int, spec netSpec) (net *network, err error) {
 			if h, err = G.ApplyOp(newMaxPoolOp(ids, win, train), h); err != nil {
 				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
 			}
+		case GlobalAvgPool2d:
+			if h, err = G.ApplyOp(newGlobalAvgPoolOp(ids, s.c, s.h*s.w), h); err != nil {
+				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
+			}
 		case Flatten:
 			// Rows are stored flat already.
 		}

@@ -18,11 +18,40 @@ var sslArch = Arch{
 	{Kind: Linear, In: 5, Out: 3, Bias: true},
 }
 
+// sslCNNArch is a small convolutional encoder (batch norms over planes,
+// global average pooling) | projector. It downsamples with a strided
+// convolution, not max pooling: the finite differences here take steps
+// of 1e-2, which move pooled maxima across ties (TestCNNGradients checks
+// max pooling with margins).
+var sslCNNArch = Arch{
+	{Kind: Conv2d, In: 1, Out: 3, Kernel: 3, Padding: 1, Bias: true, InShape: [3]int{1, 6, 6}},
+	{Kind: BatchNorm2d, In: 3},
+	{Kind: Activation, Activation: Tanh},
+	{Kind: Conv2d, In: 3, Out: 4, Kernel: 3, Stride: 2, Padding: 1, Bias: true},
+	{Kind: BatchNorm2d, In: 4},
+	{Kind: Activation, Activation: Tanh},
+	{Kind: GlobalAvgPool2d},
+	{Kind: Linear, In: 4, Out: 5, Bias: true},
+	{Kind: BatchNorm1d, In: 5},
+	{Kind: Activation, Activation: Tanh},
+	{Kind: Linear, In: 5, Out: 3, Bias: true},
+}
+
 // TestSSLTrainerGradients checks the weight gradients of the whole
 // self-supervised graph (grouped batch norms and the loss op) against
 // central finite differences of its own loss, recomputed after moving
-// one weight at a time, for both losses and for two and three views.
+// one weight at a time, for both losses and for two and three views, on
+// an MLP and on a CNN.
 func TestSSLTrainerGradients(t *testing.T) {
+	for _, arch := range []struct {
+		name string
+		arch Arch
+	}{{"mlp", sslArch}, {"cnn", sslCNNArch}} {
+		t.Run(arch.name, func(t *testing.T) { testSSLTrainerGradients(t, arch.arch) })
+	}
+}
+
+func testSSLTrainerGradients(t *testing.T, arch Arch) {
 	losses := []SSLLoss{
 		{Kind: SSLBarlowTwins, Views: 2, Lambda: 0.1, Standardize: SSLStandardizeStd, Eps: 1e-6},
 		{Kind: SSLBarlowTwins, Views: 3, MultiView: SSLMean, Lambda: 0.05, Standardize: SSLStandardizeJoint},
@@ -32,7 +61,7 @@ func TestSSLTrainerGradients(t *testing.T) {
 	for _, loss := range losses {
 		t.Run(fmt.Sprintf("%s/%d/%s", loss.Kind, loss.Views, loss.MultiView), func(t *testing.T) {
 			const rows = 12
-			m, err := Init(sslArch, 3)
+			m, err := Init(arch, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +97,7 @@ func TestSSLTrainerGradients(t *testing.T) {
 			}
 			// The trained tensors, in the order of net.vgs.
 			var trained []Tensor
-			for i, s := range sslArch.params() {
+			for i, s := range arch.params() {
 				if !s.buffer {
 					trained = append(trained, m.Params[i])
 				}

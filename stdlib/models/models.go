@@ -1,6 +1,6 @@
 // Package models declares the model components of the standard library:
-// mlp, linear, batch_norm and the activations, and composition of models
-// with |.
+// mlp, linear, batch_norm, the activations and the image layers conv2d,
+// max_pool, global_avg_pool and flatten, and composition of models with |.
 // Models are architectures until a train stage gives them weights; an
 // input width left out is inferred from the data the model is trained on.
 package models
@@ -22,6 +22,10 @@ func Register(r *interp.Registry) {
 	interp.Register(r, mlpDef)
 	interp.Register(r, linearDef)
 	interp.Register(r, batchNormDef)
+	interp.Register(r, conv2dDef)
+	interp.Register(r, maxPoolDef)
+	interp.Register(r, globalAvgPoolDef)
+	interp.Register(r, flattenDef)
 	interp.Register(r, loadWeightsDef)
 	for _, act := range activations {
 		interp.Register(r, activationDef(act.name, act.doc))
@@ -106,11 +110,83 @@ type BatchNormArgs struct{}
 var batchNormDef = interp.Def[BatchNormArgs]{
 	Name:     "batch_norm",
 	Category: lang.KindModel,
-	Doc:      "Batch normalisation of each feature (PyTorch's nn.BatchNorm1d: batch statistics when training, running statistics after, with an affine weight and bias; eps 1e-5, momentum 0.1). A width-preserving model, composed with |; in a pretraining each view keeps its own batch statistics.",
+	Doc:      "Batch normalisation of each feature of flat rows (PyTorch's nn.BatchNorm1d), or of each channel after a conv2d or max_pool (nn.BatchNorm2d): batch statistics when training, running statistics after, with an affine weight and bias; eps 1e-5, momentum 0.1. A shape-preserving model, composed with |; in a pretraining each view keeps its own batch statistics.",
 	Example:  "encoder = linear(out: 512) | batch_norm() | relu()",
 	Result:   value.ModelType(0, 0),
 	Build: func(ctx context.Context, env *interp.Env, a *BatchNormArgs) (interp.Value, error) {
 		return &value.Model{Layers: []value.Layer{{Kind: backend.BatchNorm1d}}}, nil
+	},
+}
+
+// Conv2dArgs are the parameters of conv2d.
+type Conv2dArgs struct {
+	Out     int  `mlp:"out" doc:"Output channels." range:"[1,65536]" required:"true"`
+	Kernel  int  `mlp:"kernel" doc:"Side of the square kernel." range:"[1,64]"`
+	Stride  int  `mlp:"stride" doc:"Step between kernel positions." range:"[1,64]"`
+	Padding int  `mlp:"padding" doc:"Zeros added on every side (kernel/2 keeps the size at stride 1)." range:"[0,64]"`
+	In      int  `mlp:"in" doc:"Input channels; 0 infers them from the images reaching the layer." range:"[0,65536]"`
+	Bias    bool `mlp:"bias" doc:"Add a per-channel bias."`
+}
+
+var conv2dDef = interp.Def[Conv2dArgs]{
+	Name:     "conv2d",
+	Category: lang.KindModel,
+	Doc:      "2-D convolution of images [C, H, W] into out channels (PyTorch's nn.Conv2d): output side floor((side + 2 padding - kernel) / stride) + 1. The first image layer of a model reads the data's samples ([H, W] or [C, H, W]) as images; end the image layers with global_avg_pool() or flatten() before a dense layer.",
+	Example:  "encoder = conv2d(out: 32, kernel: 3, padding: 1) | batch_norm() | relu() | max_pool(kernel: 2) | global_avg_pool()",
+	Result:   value.ModelType(0, 0),
+	Defaults: Conv2dArgs{Kernel: 3, Stride: 1, Bias: true},
+	Build: func(ctx context.Context, env *interp.Env, a *Conv2dArgs) (interp.Value, error) {
+		return &value.Model{Layers: []value.Layer{{Kind: backend.Conv2d, In: a.In, Out: a.Out, Kernel: a.Kernel, Stride: a.Stride, Padding: a.Padding, Bias: a.Bias}}}, nil
+	},
+}
+
+// MaxPoolArgs are the parameters of max_pool.
+type MaxPoolArgs struct {
+	Kernel  int `mlp:"kernel" doc:"Side of the square window." range:"[1,64]"`
+	Stride  int `mlp:"stride" doc:"Step between windows; 0 is the kernel (windows that do not overlap)." range:"[0,64]"`
+	Padding int `mlp:"padding" doc:"Positions of -inf added on every side (at most kernel/2)." range:"[0,32]"`
+}
+
+var maxPoolDef = interp.Def[MaxPoolArgs]{
+	Name:     "max_pool",
+	Category: lang.KindModel,
+	Doc:      "Maximum over square windows of each channel of images (PyTorch's nn.MaxPool2d); sizes as conv2d's.",
+	Example:  "features = conv2d(out: 16, padding: 1) | relu() | max_pool(kernel: 2)",
+	Result:   value.ModelType(0, 0),
+	Defaults: MaxPoolArgs{Kernel: 2},
+	Infer: func(a *MaxPoolArgs) (lang.Type, error) {
+		if 2*a.Padding > a.Kernel {
+			return nil, interp.ArgErrorf("padding", "padding %d is more than half the kernel %d", a.Padding, a.Kernel)
+		}
+		return value.ModelType(0, 0), nil
+	},
+	Build: func(ctx context.Context, env *interp.Env, a *MaxPoolArgs) (interp.Value, error) {
+		return &value.Model{Layers: []value.Layer{{Kind: backend.MaxPool2d, Kernel: a.Kernel, Stride: a.Stride, Padding: a.Padding}}}, nil
+	},
+}
+
+// NoArgs are the (no) parameters of a layer without settings.
+type NoArgs struct{}
+
+var globalAvgPoolDef = interp.Def[NoArgs]{
+	Name:     "global_avg_pool",
+	Category: lang.KindModel,
+	Doc:      "The mean of each channel of images [C, H, W], as a flat row of C values (PyTorch's nn.AdaptiveAvgPool2d(1) and flattening): the usual end of a convolutional encoder.",
+	Example:  "encoder = conv2d(out: 64, padding: 1) | batch_norm() | relu() | global_avg_pool()",
+	Result:   value.ModelType(0, 0),
+	Build: func(ctx context.Context, env *interp.Env, a *NoArgs) (interp.Value, error) {
+		return &value.Model{Layers: []value.Layer{{Kind: backend.GlobalAvgPool2d}}}, nil
+	},
+}
+
+var flattenDef = interp.Def[NoArgs]{
+	Name:     "flatten",
+	Category: lang.KindModel,
+	Doc:      "Images [C, H, W] as flat rows of C·H·W values, in PyTorch's order (nn.Flatten); flat rows pass unchanged. It takes a layer index, as in PyTorch, so weight names match an nn.Sequential with the same modules.",
+	Example:  "net = conv2d(out: 8, padding: 1) | relu() | max_pool(kernel: 2) | flatten() | linear(out: 10)",
+	Result:   value.ModelType(0, 0),
+	Build: func(ctx context.Context, env *interp.Env, a *NoArgs) (interp.Value, error) {
+		return &value.Model{Layers: []value.Layer{{Kind: backend.Flatten}}}, nil
 	},
 }
 

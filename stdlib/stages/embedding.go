@@ -71,7 +71,7 @@ func embeddingStats(ctx context.Context, env *interp.Env, a *EmbeddingStatsArgs)
 	f := data.Features()
 	weights := model.Weights
 	if weights == nil {
-		arch, err := model.Arch(f)
+		arch, err := model.ArchFor(sampleShape(data))
 		if err != nil {
 			return nil, interp.ArgErrorf("model", "%v", err)
 		}

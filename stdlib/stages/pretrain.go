@@ -81,7 +81,7 @@ func pretrain(ctx context.Context, env *interp.Env, a *PretrainArgs) (interp.Val
 		return nil, interp.ArgErrorf("data", "augmentations need images, but the data set's samples have shape %v", data.Shape)
 	}
 	features := data.Features()
-	arch, err := model.Arch(features)
+	arch, err := model.ArchFor(sampleShape(data))
 	if err != nil {
 		return nil, interp.ArgErrorf("model", "%v", err)
 	}

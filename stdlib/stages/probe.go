@@ -76,7 +76,7 @@ func linearProbe(ctx context.Context, env *interp.Env, a *LinearProbeArgs) (inte
 	}
 	weights := enc.Weights
 	if weights == nil {
-		arch, err := enc.Arch(train.Features())
+		arch, err := enc.ArchFor(sampleShape(train))
 		if err != nil {
 			return nil, interp.ArgErrorf("encoder", "%v", err)
 		}

@@ -94,7 +94,7 @@ func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, er
 	if a.Seed != nil {
 		seed = *a.Seed
 	}
-	arch, err := model.Arch(features)
+	arch, err := model.ArchFor(sampleShape(data))
 	if err != nil {
 		return nil, interp.ArgErrorf("model", "%v", err)
 	}
@@ -241,4 +241,13 @@ func gather(d *datasets.Dataset, idx []int, x []float32, y []int32) {
 		copy(x[k*f:(k+1)*f], d.X[i*f:(i+1)*f])
 		y[k] = d.Y[i]
 	}
+}
+
+// sampleShape is the per-sample shape of d's samples: its Shape, or
+// [features] when it has none.
+func sampleShape(d *datasets.Dataset) []int {
+	if len(d.Shape) > 0 {
+		return d.Shape
+	}
+	return []int{d.Features()}
 }

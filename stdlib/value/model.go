@@ -8,15 +8,30 @@ import (
 	"github.com/mlpipe/mlpipe/stdlib/backend"
 )
 
-// Layer is one layer of a model before its input width is known: a dense
-// layer to Out units, an element-wise activation, or a batch norm of the
-// width reaching it.
+// Layer is one layer of a model before the shape of its input is known:
+// a dense layer to Out units, an element-wise activation, a batch norm of
+// whatever reaches it (per feature on flat rows, per channel on images), a
+// convolution to Out channels, max pooling, global average pooling or
+// flattening.
 type Layer struct {
 	Kind       backend.LayerKind
-	In         int // fixed input width of a dense layer, 0 to infer it
+	In         int // fixed input width of a dense layer (channels of a convolution), 0 to infer it
 	Out        int
 	Bias       bool
 	Activation string
+	// Kernel, Stride and Padding configure convolutions and max pooling;
+	// a Stride of 0 is the default (1 for a convolution, the kernel for
+	// pooling).
+	Kernel, Stride, Padding int
+}
+
+// spatial reports whether the layer works on images [C, H, W].
+func (l Layer) spatial() bool {
+	switch l.Kind {
+	case backend.Conv2d, backend.MaxPool2d, backend.GlobalAvgPool2d:
+		return true
+	}
+	return false
 }
 
 // Model is a sequential model: its layers, and its weights once trained or
@@ -41,12 +56,16 @@ func ModelType(in, out int) *lang.Object {
 // Type returns the model's type.
 func (m *Model) Type() lang.Type { return ModelType(m.InWidth(), m.OutWidth()) }
 
-// InWidth is the input width, 0 when not yet known.
+// InWidth is the input width, 0 when not yet known (always for a model
+// that starts with image layers: its input is the data's images).
 func (m *Model) InWidth() int {
 	if m.In > 0 {
 		return m.In
 	}
 	for _, l := range m.Layers {
+		if l.spatial() {
+			return 0
+		}
 		if l.Kind == backend.Linear {
 			return l.In
 		}
@@ -54,43 +73,148 @@ func (m *Model) InWidth() int {
 	return 0
 }
 
-// OutWidth is the output width, 0 when the model has no dense layer.
+// OutWidth is the output width, 0 when it is not known before the input
+// shape is: the Out of the last dense layer, or the channels of the last
+// convolution when global average pooling follows it.
 func (m *Model) OutWidth() int {
 	for i := len(m.Layers) - 1; i >= 0; i-- {
-		if m.Layers[i].Kind == backend.Linear {
-			return m.Layers[i].Out
+		switch l := m.Layers[i]; l.Kind {
+		case backend.Linear:
+			return l.Out
+		case backend.GlobalAvgPool2d:
+			for j := i - 1; j >= 0; j-- {
+				switch k := m.Layers[j]; k.Kind {
+				case backend.Conv2d:
+					return k.Out
+				case backend.Linear, backend.Flatten, backend.GlobalAvgPool2d:
+					return 0
+				}
+			}
+			return 0
+		case backend.Conv2d, backend.MaxPool2d, backend.Flatten:
+			return 0
 		}
 	}
 	return 0
 }
 
-// Arch resolves the layers for input width in, checking fixed widths.
-func (m *Model) Arch(in int) (backend.Arch, error) {
+// Arch resolves the layers for flat input rows of in values.
+func (m *Model) Arch(in int) (backend.Arch, error) { return m.ArchFor([]int{in}) }
+
+// ArchFor resolves the layers for samples of the given shape: [D] for flat
+// rows of D values, [H, W] for one-channel images or [C, H, W]. Dense
+// layers take images as flat rows; the first image layer (convolution or
+// pooling) reads them as [C, H, W]. It checks fixed widths and channels,
+// and that image layers get images.
+func (m *Model) ArchFor(sample []int) (backend.Arch, error) {
 	var arch backend.Arch
-	width := in
+	width := 1
+	for _, d := range sample {
+		width *= d
+	}
+	// img is the shape of the images reaching the layer while they are
+	// still images; inPlanes says the backend already reads them as
+	// [C, H, W] (an image layer came before).
+	var img [3]int
+	switch len(sample) {
+	case 2:
+		img = [3]int{1, sample[0], sample[1]}
+	case 3:
+		img = [3]int{sample[0], sample[1], sample[2]}
+	}
+	inPlanes := false
 	for i, l := range m.Layers {
+		if l.spatial() && !inPlanes && img[0] == 0 {
+			what := fmt.Sprintf("the data's samples have shape %v", sample)
+			if len(arch) > 0 {
+				what = fmt.Sprintf("flat rows of %d values reach it", width)
+			}
+			return nil, fmt.Errorf("layer %d (%s) needs images [C, H, W], but %s", i, layerName(l), what)
+		}
+		var b backend.Layer
+		in := img // the shape of the images reaching the layer
+		if (l.Kind == backend.Conv2d || l.Kind == backend.MaxPool2d) && (in[1]+2*l.Padding < l.Kernel || in[2]+2*l.Padding < l.Kernel) {
+			return nil, fmt.Errorf("layer %d (%s): kernel %d does not fit images of shape %v with padding %d", i, layerName(l), l.Kernel, in, l.Padding)
+		}
 		switch l.Kind {
 		case backend.Linear:
+			if inPlanes {
+				return nil, fmt.Errorf("layer %d: a dense layer gets images of shape %v: put flatten() or global_avg_pool() before it", i, img)
+			}
 			if l.In > 0 && l.In != width {
 				return nil, fmt.Errorf("layer %d takes %d inputs but receives %d", i, l.In, width)
 			}
-			arch = append(arch, backend.Layer{Kind: backend.Linear, In: width, Out: l.Out, Bias: l.Bias})
-			width = l.Out
+			b = backend.Layer{Kind: backend.Linear, In: width, Out: l.Out, Bias: l.Bias}
+			width, img = l.Out, [3]int{}
 		case backend.Activation:
-			arch = append(arch, backend.Layer{Kind: backend.Activation, In: width, Out: width, Activation: l.Activation})
+			b = backend.Layer{Kind: backend.Activation, Activation: l.Activation}
+			if !inPlanes {
+				b.In, b.Out = width, width
+			}
 		case backend.BatchNorm1d:
 			if width == 0 {
 				return nil, fmt.Errorf("layer %d: a batch norm needs the width of its input (put a dense layer before it or give the model's in:)", i)
 			}
-			arch = append(arch, backend.Layer{Kind: backend.BatchNorm1d, In: width})
+			b = backend.Layer{Kind: backend.BatchNorm1d, In: width}
+			if inPlanes {
+				b = backend.Layer{Kind: backend.BatchNorm2d, In: img[0]}
+			}
+		case backend.Conv2d:
+			if l.In > 0 && l.In != img[0] {
+				return nil, fmt.Errorf("layer %d: the convolution takes %d channels but receives %d (images of shape %v)", i, l.In, img[0], img)
+			}
+			b = backend.Layer{Kind: backend.Conv2d, In: img[0], Out: l.Out, Kernel: l.Kernel, Stride: l.Stride, Padding: l.Padding, Bias: l.Bias}
+			stride := max(l.Stride, 1)
+			img = [3]int{l.Out, (img[1]+2*l.Padding-l.Kernel)/stride + 1, (img[2]+2*l.Padding-l.Kernel)/stride + 1}
+		case backend.MaxPool2d:
+			b = backend.Layer{Kind: backend.MaxPool2d, Kernel: l.Kernel, Stride: l.Stride, Padding: l.Padding}
+			stride := l.Stride
+			if stride == 0 {
+				stride = l.Kernel
+			}
+			img = [3]int{img[0], (img[1]+2*l.Padding-l.Kernel)/max(stride, 1) + 1, (img[2]+2*l.Padding-l.Kernel)/max(stride, 1) + 1}
+		case backend.GlobalAvgPool2d:
+			b = backend.Layer{Kind: backend.GlobalAvgPool2d}
+		case backend.Flatten:
+			b = backend.Layer{Kind: backend.Flatten}
 		default:
 			return nil, fmt.Errorf("layer %d: internal error: layer kind %v", i, l.Kind)
+		}
+		if l.spatial() && !inPlanes {
+			b.InShape, inPlanes = in, true
+		}
+		arch = append(arch, b)
+		switch l.Kind {
+		case backend.Conv2d, backend.MaxPool2d:
+			width = img[0] * img[1] * img[2]
+		case backend.GlobalAvgPool2d:
+			width, img, inPlanes = img[0], [3]int{}, false
+		case backend.Flatten:
+			if inPlanes {
+				width, img, inPlanes = img[0]*img[1]*img[2], [3]int{}, false
+			}
 		}
 	}
 	if len(arch) == 0 {
 		return nil, fmt.Errorf("the model has no layers")
 	}
+	if inPlanes {
+		return nil, fmt.Errorf("the model ends with images of shape %v: end it with flatten() or global_avg_pool() (and a dense layer for class scores)", img)
+	}
 	return arch, arch.Validate()
+}
+
+// layerName names a layer kind as the model components do.
+func layerName(l Layer) string {
+	switch l.Kind {
+	case backend.Conv2d:
+		return "conv2d"
+	case backend.MaxPool2d:
+		return "max_pool"
+	case backend.GlobalAvgPool2d:
+		return "global_avg_pool"
+	}
+	return l.Kind.String()
 }
 
 // Compose returns the model that applies parts in order. Weights are kept
