@@ -160,6 +160,8 @@ func Workloads() []Workload {
 		mlpStep(),
 		fashionMLP5ep(),
 		cnnStep(),
+		btStep(),
+		cnnBTStep(),
 	}
 }
 

@@ -45,7 +45,7 @@ func TestWorkloadRegistry(t *testing.T) {
 	if _, err := Twin("common.py"); err != nil {
 		t.Errorf("common.py not embedded: %v", err)
 	}
-	if !slices.Equal(Names(), []string{"sgemm_peak", "mlp_step", "fashion_mlp_5ep", "cnn_step"}) {
+	if !slices.Equal(Names(), []string{"sgemm_peak", "mlp_step", "fashion_mlp_5ep", "cnn_step", "bt_step", "cnn_bt_step"}) {
 		t.Errorf("Names() = %v", Names())
 	}
 }
@@ -164,5 +164,19 @@ func TestCNNStepTiny(t *testing.T) {
 	}
 	if res.MsPerStep <= 0 || res.Extra["loss_first"] <= 0 {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// TestBTStepsTiny runs the Barlow Twins workloads on tiny shapes: they
+// train (the loss is finite and positive) and report per-step times.
+func TestBTStepsTiny(t *testing.T) {
+	for _, w := range []Workload{btStep(), cnnBTStep()} {
+		res, err := w.Run(context.Background(), Options{Tiny: true, Steps: 3, Warmup: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", w.Name, err)
+		}
+		if res.MsPerStep <= 0 || !(res.Extra["loss_first"] > 0) || !(res.Extra["loss_last"] > 0) {
+			t.Errorf("%s: result %+v", w.Name, res)
+		}
 	}
 }

@@ -1,0 +1,20 @@
+"""The Barlow Twins loss bt() of /work/shared/bench/torch_ssl_peer.py, shared
+by the twins bt_step.py and cnn_bt_step.py."""
+import torch
+
+
+def std(z):
+    return (z - z.mean(0)) / (z.std(0) + 1e-6)
+
+
+def bt(zs, lam):
+    """The mean Barlow Twins loss over all pairs of views."""
+    tot, k = 0, 0
+    for i in range(len(zs)):
+        for j in range(i + 1, len(zs)):
+            c = std(zs[i]).T @ std(zs[j]) / zs[i].shape[0]
+            on = (torch.diagonal(c) - 1).pow(2).sum()
+            off = (c - torch.diag(torch.diagonal(c))).pow(2).sum()
+            tot = tot + on + lam * off
+            k += 1
+    return tot / k
