@@ -544,7 +544,8 @@ func (a *app) runsTableCmd(sf *storeFlag, pipeline *string) *cobra.Command {
 		metrics    []string
 		format     string
 		plotPath   string
-		x, y       string
+		x          string
+		y          []string
 	)
 	cmd := &cobra.Command{
 		Use:   "table",
@@ -555,10 +556,13 @@ runs of each group, as Markdown or CSV. With --sweep ID (or --sweep last) it
 takes the latest finished run of every variant of the sweep, grouped by the
 swept params unless --group-by says otherwise; otherwise it takes every
 finished run of --experiment. --plot FILE.png also draws --y against the
-param --x, one line per value of the other grouping params, with error bars.`,
+param --x, one line per value of the other grouping params, with error bars;
+without --x it draws the metrics --y names side by side, one series of
+points per group.`,
 		Example: `  mlpipe runs table --sweep last --pipeline pipelines/digits_sweep.mlp
   mlpipe runs table --sweep last --format csv > sweep.csv
-  mlpipe runs table --sweep last --plot acc.png --x lr --y score.accuracy`,
+  mlpipe runs table --sweep last --plot acc.png --x lr --y score.accuracy
+  mlpipe runs table --sweep last --plot probes.png --y probe_a.accuracy,probe_b.accuracy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "md" && format != "csv" {
@@ -570,11 +574,19 @@ param --x, one line per value of the other grouping params, with error bars.`,
 					return err
 				}
 				if plotPath != "" {
-					if x == "" || y == "" {
-						return fmt.Errorf("--plot needs --x PARAM and --y METRIC")
-					}
-					if err := tab.Plot(plotPath, x, y, title); err != nil {
-						return err
+					switch {
+					case len(y) == 0:
+						return fmt.Errorf("--plot needs --y METRIC (with --x PARAM), or --y METRIC,... to compare metrics")
+					case x == "":
+						if err := tab.PlotMetrics(plotPath, y, title); err != nil {
+							return err
+						}
+					case len(y) > 1:
+						return fmt.Errorf("--x %s takes one --y METRIC, not %d (leave out --x to compare metrics)", x, len(y))
+					default:
+						if err := tab.Plot(plotPath, x, y[0], title); err != nil {
+							return err
+						}
 					}
 					fmt.Fprintf(a.stderr, "wrote %s\n", plotPath)
 				}
@@ -593,7 +605,7 @@ param --x, one line per value of the other grouping params, with error bars.`,
 	f.StringVar(&format, "format", "md", "`md` (Markdown) or csv")
 	f.StringVar(&plotPath, "plot", "", "also draw --y against --x into `FILE` (.png, .svg or .pdf)")
 	f.StringVar(&x, "x", "", "the plot's x axis: a grouping `PARAM`")
-	f.StringVar(&y, "y", "", "the plot's y axis: a `METRIC`")
+	f.StringSliceVar(&y, "y", nil, "the plot's y axis: a `METRIC` (or, without --x, METRIC,... side by side)")
 	return cmd
 }
 

@@ -105,3 +105,71 @@ type errPoints struct {
 	plotter.XYs
 	plotter.YErrors
 }
+
+// PlotMetrics draws several metrics side by side as a PNG (or SVG or PDF,
+// by the extension of path): one position on the x axis per metric, one
+// series of points per group of the table, each point the mean over the
+// group's runs with an error bar of one standard deviation. It suits
+// metrics of one run that are compared with each other, such as the
+// accuracies of several probes.
+func (t *Table) PlotMetrics(path string, metrics []string, title string) error {
+	if len(metrics) == 0 {
+		return fmt.Errorf("no metric to plot")
+	}
+	for _, m := range metrics {
+		if !slices.Contains(t.Metrics, m) {
+			return fmt.Errorf("the table has no metric %q (it has %s)", m, strings.Join(t.Metrics, ", "))
+		}
+	}
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = "mean ± std over runs"
+	p.Add(plotter.NewGrid())
+	n := len(t.Groups)
+	for gi, g := range t.Groups {
+		var pts errPoints
+		for mi, m := range metrics {
+			s, ok := g.Metrics[m]
+			if !ok {
+				continue
+			}
+			// Groups sit side by side around each metric's position.
+			x := float64(mi) + 0.3*(float64(gi)-float64(n-1)/2)/float64(max(n, 1))
+			pts.XYs = append(pts.XYs, plotter.XY{X: x, Y: s.Mean})
+			pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{s.Std, s.Std})
+		}
+		if len(pts.XYs) == 0 {
+			continue
+		}
+		points, err := plotter.NewScatter(&pts)
+		if err != nil {
+			return err
+		}
+		c := plotutil.Color(gi)
+		points.Color = c
+		points.Shape = plotutil.Shape(gi)
+		points.Radius = vg.Points(3)
+		bars, err := plotter.NewYErrorBars(&pts)
+		if err != nil {
+			return err
+		}
+		bars.LineStyle.Color = c
+		p.Add(points, bars)
+		var parts []string
+		for i, name := range t.GroupBy {
+			parts = append(parts, name+"="+g.Values[i])
+		}
+		if len(parts) > 0 {
+			p.Legend.Add(strings.Join(parts, " "), points)
+		}
+	}
+	p.NominalX(metrics...)
+	p.X.Min, p.X.Max = -0.5, float64(len(metrics))-0.5
+	p.Legend.Top = true
+	p.Legend.TextStyle.Color = color.Black
+	width := max(6, 2*float64(len(metrics)))
+	if err := p.Save(vg.Length(width)*vg.Inch, 4*vg.Inch, path); err != nil {
+		return fmt.Errorf("writing the plot: %w", err)
+	}
+	return nil
+}

@@ -102,6 +102,31 @@ func TestPlot(t *testing.T) {
 	}
 }
 
+func TestPlotMetrics(t *testing.T) {
+	tab, err := Aggregate(sweepRuns(), []string{"lr"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "metrics.png")
+	if err := tab.PlotMetrics(path, tab.Metrics, "all metrics"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Fatalf("the plot is not a PNG: %v", err)
+	}
+	if err := tab.PlotMetrics(path, []string{"fit.loss"}, ""); err == nil {
+		t.Error("an unknown metric was accepted")
+	}
+	if err := tab.PlotMetrics(path, nil, ""); err == nil {
+		t.Error("no metric was accepted")
+	}
+}
+
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
