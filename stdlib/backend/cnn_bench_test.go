@@ -157,3 +157,54 @@ func randDense(rng *rand.Rand, shape ...int) *tensor.Dense {
 	}
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(d))
 }
+
+// sslCNN is the CNN encoder of ../shared/bench/torch_ssl_peer.py with its
+// projector (128 -> 512 -> 64).
+func sslCNN() Arch {
+	conv := func(in, out int) Layer {
+		return Layer{Kind: Conv2d, In: in, Out: out, Kernel: 3, Padding: 1, Bias: true}
+	}
+	first := conv(1, 32)
+	first.InShape = [3]int{1, 28, 28}
+	relu := Layer{Kind: Activation, Activation: ReLU}
+	return Arch{
+		first, {Kind: BatchNorm2d, In: 32}, relu, {Kind: MaxPool2d, Kernel: 2},
+		conv(32, 64), {Kind: BatchNorm2d, In: 64}, relu, {Kind: MaxPool2d, Kernel: 2},
+		conv(64, 128), {Kind: BatchNorm2d, In: 128}, relu, {Kind: GlobalAvgPool2d},
+		{Kind: Linear, In: 128, Out: 512, Bias: true}, {Kind: BatchNorm1d, In: 512}, relu,
+		{Kind: Linear, In: 512, Out: 64, Bias: true},
+	}
+}
+
+// BenchmarkCNNSSLStep times one Adam step of Barlow Twins on sslCNN with
+// two views of 256 images, as pretrain runs it. MLPIPE_BLAS=openblas
+// selects OpenBLAS.
+func BenchmarkCNNSSLStep(b *testing.B) {
+	useBLASFromEnv(b)
+	const batch = 256
+	m := mustInit(b, sslCNN(), 0)
+	loss := SSLLoss{Kind: SSLBarlowTwins, Views: 2, MultiView: SSLPairs, Lambda: 0.005, Standardize: SSLStandardizeStd, Eps: 1e-6}
+	tr, err := NewSSLTrainer(m, Optimizer{Name: Adam, LR: 1e-3}, batch, loss)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 2*batch*784)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	ctx := context.Background()
+	for range 2 {
+		if _, err := tr.StepViews(ctx, x, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := tr.StepViews(ctx, x, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
+}

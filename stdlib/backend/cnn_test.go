@@ -504,3 +504,59 @@ func TestCNNStepAllocations(t *testing.T) {
 		t.Errorf("a step allocates %d bytes, want at most 8 KB", perStep)
 	}
 }
+
+// TestCNNParallelMatchesSerial checks that the ops that split their work
+// over goroutines (convolutions, batch norms, pooling) give the same bits
+// with one processor as with several: a training graph of a CNN large
+// enough to be split gives the same loss and gradients at GOMAXPROCS 1
+// and at GOMAXPROCS 4.
+func TestCNNParallelMatchesSerial(t *testing.T) {
+	arch := Arch{
+		withShape(conv(2, 8, 3, 1, 1, true), 2, 24, 24), bn(8), act(ReLU), pool(2, 2, 0),
+		conv(8, 12, 3, 1, 1, true), bn(12), act(ReLU), pool(3, 2, 1), conv(12, 16, 3, 1, 1, false), bn(16), act(ReLU), gap(),
+		lin(16, 5, true),
+	}
+	const rows = 16
+	if rows*8*24*24 < 2*parallelMin {
+		t.Fatal("too small to be split")
+	}
+	run := func(procs int) (float64, [][]float32) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		m := mustInit(t, arch, 3)
+		net, err := buildNetwork(m, rows, netSpec{train: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer net.close()
+		rng := rand.New(rand.NewPCG(5, 5))
+		x32, _ := randRows(rng, rows, arch.InputWidth())
+		copy(net.x, x32)
+		copy(net.y, labelsF32(randLabels(rng, rows, 5)))
+		if err := net.run(); err != nil {
+			t.Fatal(err)
+		}
+		var grads [][]float32
+		for _, vg := range net.vgs {
+			g, err := vg.Grad()
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := dense(g, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grads = append(grads, slices.Clone(d.Float32s()))
+		}
+		return net.ce.mean, grads
+	}
+	loss1, grads1 := run(1)
+	loss4, grads4 := run(4)
+	if loss1 != loss4 {
+		t.Errorf("loss %v at one processor, %v at four", loss1, loss4)
+	}
+	for i := range grads1 {
+		if !slices.Equal(grads1[i], grads4[i]) {
+			t.Errorf("gradient %d differs between one processor and four", i)
+		}
+	}
+}

@@ -175,15 +175,17 @@ func (op *batchNormOp) Do(inputs ...G.Value) (v G.Value, err error) {
 		}
 		return y, nil
 	}
-	for i := 0; i < n*op.c; i++ {
-		k := i/per*op.c + i%op.c
-		a, b := op.scale[k], op.shift[k]
-		src, dst := xs[i*op.plane:(i+1)*op.plane], ys[i*op.plane:(i+1)*op.plane]
-		dst = dst[:len(src)]
-		for j, v := range src {
-			dst[j] = v*a + b
+	parallelSamples(n*op.c, op.plane, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			k := i/per*op.c + i%op.c
+			a, b := op.scale[k], op.shift[k]
+			src, dst := xs[i*op.plane:(i+1)*op.plane], ys[i*op.plane:(i+1)*op.plane]
+			dst = dst[:len(src)]
+			for j, v := range src {
+				dst[j] = v*a + b
+			}
 		}
-	}
+	})
 	return y, nil
 }
 
@@ -556,15 +558,17 @@ func (op *bnInputGradOp) UsePreallocDo(prealloc G.Value, inputs ...G.Value) (v G
 		}
 		return out, nil
 	}
-	for i := 0; i < n*f.c; i++ {
-		k := i/per*f.c + i%f.c
-		a, b, c, mu := op.a[k], op.b[k], op.c[k], f.mean32[k]
-		lo, hi := i*f.plane, (i+1)*f.plane
-		xs, ds, os := x[lo:hi], dy[lo:hi], dx[lo:hi]
-		ds, os = ds[:len(xs)], os[:len(xs)]
-		for j, xv := range xs {
-			os[j] = a*ds[j] + b*(xv-mu) + c
+	parallelSamples(n*f.c, f.plane, func(from, to int) {
+		for i := from; i < to; i++ {
+			k := i/per*f.c + i%f.c
+			a, b, c, mu := op.a[k], op.b[k], op.c[k], f.mean32[k]
+			lo, hi := i*f.plane, (i+1)*f.plane
+			xs, ds, os := x[lo:hi], dy[lo:hi], dx[lo:hi]
+			ds, os = ds[:len(xs)], os[:len(xs)]
+			for j, xv := range xs {
+				os[j] = a*ds[j] + b*(xv-mu) + c
+			}
 		}
-	}
+	})
 	return out, nil
 }

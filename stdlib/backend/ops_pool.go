@@ -78,7 +78,17 @@ func (op *maxPoolOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	}
 	xs, ys := x.Float32s(), y.Float32s()
 	plane := g.h * g.w
-	for p := 0; p < n*g.c; p++ {
+	parallelSamples(n*g.c, plane, func(lo, hi int) { op.pool(xs, ys, lo, hi) })
+	op.rows = n
+	return y, nil
+}
+
+// pool pools planes [lo, hi) of xs into ys (and records the maxima's
+// positions when training).
+func (op *maxPoolOp) pool(xs, ys []float32, lo, hi int) {
+	g := op.g
+	plane, opos := g.h*g.w, g.outPlane()
+	for p := lo; p < hi; p++ {
 		src, dst := xs[p*plane:(p+1)*plane], ys[p*opos:(p+1)*opos]
 		var at []int32
 		if op.train {
@@ -110,8 +120,6 @@ func (op *maxPoolOp) Do(inputs ...G.Value) (v G.Value, err error) {
 			}
 		}
 	}
-	op.rows = n
-	return y, nil
 }
 
 // pool2x2 is the 2×2, stride 2, unpadded case of one plane, written
@@ -216,15 +224,17 @@ func (op *maxPoolGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	}
 	dx := op.out.get(n, g.inWidth())
 	dxs, dys := dx.Float32s(), dy.Float32s()
-	clear(dxs)
 	plane := g.h * g.w
-	for p := 0; p < n*g.c; p++ {
-		dst := dxs[p*plane : (p+1)*plane]
-		src, at := dys[p*opos:(p+1)*opos], op.fwd.at[p*opos:(p+1)*opos]
-		at = at[:len(src)]
-		for o, d := range src {
-			dst[at[o]] += d
+	parallelSamples(n*g.c, plane, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			dst := dxs[p*plane : (p+1)*plane]
+			clear(dst)
+			src, at := dys[p*opos:(p+1)*opos], op.fwd.at[p*opos:(p+1)*opos]
+			at = at[:len(src)]
+			for o, d := range src {
+				dst[at[o]] += d
+			}
 		}
-	}
+	})
 	return dx, nil
 }

@@ -521,3 +521,59 @@ func f64s(v []float32) []float64 {
 	}
 	return out
 }
+
+// TestConvChunks checks that the convolution ops give the same results
+// however the batch is cut into chunks (one sample per product, several
+// with a partial last chunk, all in one) and split over goroutines: the
+// one-sample chunks are the per-sample products that TestConv2dOp checks
+// against the reference, and the forward pass is checked against it here
+// too. The shapes are large enough for parallelSamples to use every
+// processor.
+func TestConvChunks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 21))
+	for _, tc := range []convCase{
+		{8, 16, 16, 8, 3, 1, 1},
+		{6, 25, 23, 5, 3, 2, 1},
+		{4, 12, 12, 6, 5, 1, 2},
+	} {
+		g := tc.geom(t)
+		const n = 9
+		opos := g.outPlane()
+		if n*g.kdim()*opos < 2*parallelMin {
+			t.Fatalf("%v: too small to run in parallel", tc)
+		}
+		x32, x64 := randF64(rng, n*g.inWidth(), 1)
+		w32, w64 := randF64(rng, g.out*g.kdim(), 0.5)
+		b32, b64 := randF64(rng, g.out, 0.5)
+		dy32, _ := randF64(rng, n*g.outWidth(), 1)
+		want := refConv(x64, w64, b64, n, g)
+		var refDx, refDw []float32
+		for _, cols := range []int{1, 2 * opos, 4*opos - 1, 0, n * opos} {
+			name := fmt.Sprintf("%v chunk of %d columns", tc, cols)
+			op := newConv2dOp(new(idSource), g, true, true)
+			op.chunkCols = cols
+			v, err := op.Do(dense32(x32, n, g.inWidth()), dense32(w32, g.out, g.kdim()), dense32(b32, g.out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkClose(t, name+": conv", v.(*tensor.Dense).Float32s(), want, 1e-6, 1e-5)
+			dxOp := &convInputGradOp{opID: opID{name: "dx"}, g: g, chunkCols: cols}
+			dx, err := dxOp.Do(dense32(w32, g.out, g.kdim()), dense32(dy32, n, g.outWidth()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dwOp := &convFilterGradOp{opID: opID{name: "dw"}, g: g, chunkCols: cols}
+			dw, err := dwOp.Do(dense32(x32, n, g.inWidth()), dense32(dy32, n, g.outWidth()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotDx, gotDw := slices.Clone(dx.(*tensor.Dense).Float32s()), slices.Clone(dw.(*tensor.Dense).Float32s())
+			if refDx == nil {
+				refDx, refDw = gotDx, gotDw
+				continue
+			}
+			checkClose(t, name+": dx", gotDx, to64(refDx), 1e-5, 1e-5)
+			checkClose(t, name+": dW", gotDw, to64(refDw), 1e-4, 1e-5)
+		}
+	}
+}
