@@ -42,8 +42,10 @@ func cnnBTStep() Workload {
 		Kind:   PerStep,
 		Steps:  10,
 		Warmup: 2,
-		Run:    func(ctx context.Context, opts Options) (Result, error) { return runBTStep(ctx, opts, cnnBTStep(), cnnBTArch) },
-		Twin:   "cnn_bt_step.py",
+		Run: func(ctx context.Context, opts Options) (Result, error) {
+			return runBTStep(ctx, opts, cnnBTStep(), cnnBTArch)
+		},
+		Twin: "cnn_bt_step.py",
 	}
 }
 
