@@ -38,8 +38,9 @@ type network struct {
 	x    []float32 // backing of the bound input tensor, rows × input width
 	out  *G.Node   // the output (logits) node
 
-	// Training graphs only.
+	// Training and input-gradient graphs only.
 	y   []float32      // backing of the bound label tensor (classification)
+	dx  *G.Node        // input-gradient graphs: the gradient of the mean loss with respect to x
 	ce  *softmaxCEOp   // the classification loss op, holding the loss of the last run
 	ssl *sslLossOp     // or the self-supervised loss op
 	vgs []G.ValueGrad  // trained weight nodes in Model.Params order; Grad() gives their gradients after a run
@@ -59,6 +60,10 @@ type netSpec struct {
 	// the groups as views); else the loss is the softmax cross-entropy of
 	// the outputs against labels.
 	ssl *SSLLoss
+	// inputGrad (with train false) compiles the model in eval mode with
+	// the softmax cross-entropy against labels and its gradient with
+	// respect to the input rows, not the weights (net.dx).
+	inputGrad bool
 }
 
 // buildNetwork compiles m's architecture for batches of rows rows, as spec
@@ -120,7 +125,7 @@ func buildNetwork(m *Model, rows int, spec netSpec) (net *network, err error) {
 		switch l.Kind {
 		case Linear:
 			w := weight()
-			if h, err = G.ApplyOp(newMatMulOp(ids, false, true, h != x), h, w); err != nil {
+			if h, err = G.ApplyOp(newMatMulOp(ids, false, true, h != x || spec.inputGrad), h, w); err != nil {
 				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
 			}
 			if l.Bias {
@@ -151,7 +156,7 @@ func buildNetwork(m *Model, rows int, spec netSpec) (net *network, err error) {
 			if l.Bias {
 				inputs = append(inputs, weight())
 			}
-			if h, err = G.ApplyOp(newConv2dOp(ids, geom, l.Bias, h != x), inputs...); err != nil {
+			if h, err = G.ApplyOp(newConv2dOp(ids, geom, l.Bias, h != x || spec.inputGrad), inputs...); err != nil {
 				return nil, fmt.Errorf("backend: layer %d: %w", i, err)
 			}
 		case BatchNorm2d, BatchNorm1d:
@@ -159,7 +164,7 @@ func buildNetwork(m *Model, rows int, spec netSpec) (net *network, err error) {
 			gamma, beta := weight(), weight()
 			runMean, runVar, tracked := next(), next(), next()
 			if train {
-				op := newGroupedBatchNormOp(ids, s.c, plane, groups, h != x)
+				op := newGroupedBatchNormOp(ids, s.c, plane, groups, h != x || spec.inputGrad)
 				op.runMean, op.runVar, op.tracked = runMean.Data, runVar.Data, tracked.Data
 				net.bns = append(net.bns, op)
 				h, err = G.ApplyOp(op, h, gamma, beta)
@@ -189,7 +194,7 @@ func buildNetwork(m *Model, rows int, spec netSpec) (net *network, err error) {
 	}
 	net.out = h
 
-	if !train {
+	if !train && !spec.inputGrad {
 		net.vm = G.NewTapeMachine(g)
 		return net, nil
 	}
@@ -207,6 +212,15 @@ func buildNetwork(m *Model, rows int, spec netSpec) (net *network, err error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("backend: loss: %w", err)
+	}
+	if spec.inputGrad {
+		dx, err := G.Grad(cost, x)
+		if err != nil {
+			return nil, fmt.Errorf("backend: input gradient: %w", err)
+		}
+		net.dx = dx[0]
+		net.vm = G.NewTapeMachine(g.SubgraphRoots(cost, net.dx, net.out))
+		return net, nil
 	}
 	grads, err := G.Grad(cost, weights...)
 	if err != nil {
