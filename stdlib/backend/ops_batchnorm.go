@@ -33,6 +33,7 @@ const (
 // the other, as g forward passes would.
 type batchNormOp struct {
 	opID
+	job      bnApplyJob
 	c, plane int
 	groups   int // blocks of rows normalised separately (training mode)
 	train    bool
@@ -175,18 +176,31 @@ func (op *batchNormOp) Do(inputs ...G.Value) (v G.Value, err error) {
 		}
 		return y, nil
 	}
-	parallelSamples(n*op.c, op.plane, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			k := i/per*op.c + i%op.c
-			a, b := op.scale[k], op.shift[k]
-			src, dst := xs[i*op.plane:(i+1)*op.plane], ys[i*op.plane:(i+1)*op.plane]
-			dst = dst[:len(src)]
-			for j, v := range src {
-				dst[j] = v*a + b
-			}
-		}
-	})
+	op.job = bnApplyJob{op: op, xs: xs, ys: ys, per: per}
+	parallelSamples(n*op.c, op.plane, &op.job)
 	return y, nil
+}
+
+// bnApplyJob normalises planes [lo, hi) of xs into ys with the batch
+// norm's per-channel (and per-group) scale and shift; per is the number
+// of planes of a group.
+type bnApplyJob struct {
+	op     *batchNormOp
+	xs, ys []float32
+	per    int
+}
+
+func (j *bnApplyJob) run(lo, hi int) {
+	op := j.op
+	for i := lo; i < hi; i++ {
+		k := i/j.per*op.c + i%op.c
+		a, b := op.scale[k], op.shift[k]
+		src, dst := j.xs[i*op.plane:(i+1)*op.plane], j.ys[i*op.plane:(i+1)*op.plane]
+		dst = dst[:len(src)]
+		for t, v := range src {
+			dst[t] = v*a + b
+		}
+	}
 }
 
 // stats computes the batch mean and variance of each channel of each
@@ -484,6 +498,7 @@ type bnInputGradOp struct {
 	out buffer
 	// per-channel coefficients of dx = a·dy + b·(x − mean) + c
 	a, b, c []float32
+	job     bnGradJob
 }
 
 func (op *bnInputGradOp) Arity() int           { return 4 }
@@ -558,17 +573,30 @@ func (op *bnInputGradOp) UsePreallocDo(prealloc G.Value, inputs ...G.Value) (v G
 		}
 		return out, nil
 	}
-	parallelSamples(n*f.c, f.plane, func(from, to int) {
-		for i := from; i < to; i++ {
-			k := i/per*f.c + i%f.c
-			a, b, c, mu := op.a[k], op.b[k], op.c[k], f.mean32[k]
-			lo, hi := i*f.plane, (i+1)*f.plane
-			xs, ds, os := x[lo:hi], dy[lo:hi], dx[lo:hi]
-			ds, os = ds[:len(xs)], os[:len(xs)]
-			for j, xv := range xs {
-				os[j] = a*ds[j] + b*(xv-mu) + c
-			}
-		}
-	})
+	op.job = bnGradJob{op: op, x: x, dy: dy, dx: dx, per: per}
+	parallelSamples(n*f.c, f.plane, &op.job)
 	return out, nil
+}
+
+// bnGradJob writes the input gradient of planes [lo, hi); per is the
+// number of planes of a group.
+type bnGradJob struct {
+	op        *bnInputGradOp
+	x, dy, dx []float32
+	per       int
+}
+
+func (j *bnGradJob) run(from, to int) {
+	op := j.op
+	f := op.pg.fwd
+	for i := from; i < to; i++ {
+		k := i/j.per*f.c + i%f.c
+		a, b, c, mu := op.a[k], op.b[k], op.c[k], f.mean32[k]
+		lo, hi := i*f.plane, (i+1)*f.plane
+		xs, ds, os := j.x[lo:hi], j.dy[lo:hi], j.dx[lo:hi]
+		ds, os = ds[:len(xs)], os[:len(xs)]
+		for t, xv := range xs {
+			os[t] = a*ds[t] + b*(xv-mu) + c
+		}
+	}
 }

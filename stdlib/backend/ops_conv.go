@@ -214,6 +214,9 @@ type conv2dOp struct {
 	col   []float32 // the column matrix of a chunk (and a row of ones with a bias)
 	prod  []float32 // the product of a chunk, out × its columns
 	wb    []float32 // [W | b] with a bias
+	// The jobs of the chunk being computed.
+	cols    im2colJob
+	scatter planesJob
 	// chunkCols overrides convChunkCols (tests use it to cut batches
 	// into several chunks).
 	chunkCols int
@@ -326,17 +329,11 @@ func (op *conv2dOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	}
 	for c0 := 0; c0 < n; c0 += chunk {
 		m := min(chunk, n-c0)
-		parallelSamples(m, kd*opos, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				g.im2colLD(op.col[j*opos:], ld, xs[(c0+j)*iw:(c0+j+1)*iw])
-			}
-		})
+		op.cols = im2colJob{g: g.window, col: op.col, ld: ld, xs: xs[c0*iw:]}
+		parallelSamples(m, kd*opos, &op.cols)
 		blas32.Sgemm(blas.NoTrans, blas.NoTrans, g.out, m*opos, kb, 1, ws, kb, op.col, ld, 0, op.prod, ld)
-		parallelSamples(m, ow, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				scatterPlanes(ys[(c0+j)*ow:(c0+j+1)*ow], op.prod[j*opos:], ld, opos)
-			}
-		})
+		op.scatter = planesJob{chunk: op.prod, rows: ys[c0*ow:], ld: ld, opos: opos, toRows: true}
+		parallelSamples(m, ow, &op.scatter)
 	}
 	return y, nil
 }
@@ -358,13 +355,19 @@ func chunkSamples(cols, opos, n int) int {
 	return max(1, min(n, (cols+opos-1)/opos))
 }
 
-// parallelSamples calls f on contiguous ranges covering the n samples of a
-// chunk, on one goroutine per available processor (GOMAXPROCS) when the n
-// samples hold enough values (perSample each) to be worth splitting.
-func parallelSamples(n, perSample int, f func(lo, hi int)) {
+// sampleJob is work on the samples [lo, hi) of a chunk. The ops keep
+// their jobs in their own fields, so handing one to parallelSamples (as a
+// pointer) allocates nothing.
+type sampleJob interface{ run(lo, hi int) }
+
+// parallelSamples runs job on contiguous ranges covering the n samples of
+// a chunk, on one goroutine per available processor (GOMAXPROCS) when the
+// n samples hold enough values (perSample each) to be worth splitting, and
+// on the calling goroutine otherwise.
+func parallelSamples(n, perSample int, job sampleJob) {
 	workers := min(runtime.GOMAXPROCS(0), n, n*perSample/parallelMin)
 	if workers <= 1 {
-		f(0, n)
+		job.run(0, n)
 		return
 	}
 	var wg sync.WaitGroup
@@ -373,26 +376,68 @@ func parallelSamples(n, perSample int, f func(lo, hi int)) {
 		wg.Add(1)
 		go func(lo, hi int) {
 			defer wg.Done()
-			f(lo, hi)
+			job.run(lo, hi)
 		}(lo, min(lo+per, n))
 	}
-	f(0, min(per, n))
+	job.run(0, min(per, n))
 	wg.Wait()
 }
 
-// scatterPlanes copies the planes of one sample from a chunk's product
-// (channel o's plane at prod[o·ld:], opos values) into the sample's row.
-func scatterPlanes(row, prod []float32, ld, opos int) {
-	for o := 0; o*opos < len(row); o++ {
-		copy(row[o*opos:(o+1)*opos], prod[o*ld:o*ld+opos])
+// im2colJob writes the columns of the chunk's samples xs side by side into
+// col, whose rows are ld values apart.
+type im2colJob struct {
+	g   window
+	col []float32
+	ld  int
+	xs  []float32 // the chunk's samples, from its first
+}
+
+func (j *im2colJob) run(lo, hi int) {
+	iw, opos := j.g.inWidth(), j.g.outPlane()
+	for i := lo; i < hi; i++ {
+		j.g.im2colLD(j.col[i*opos:], j.ld, j.xs[i*iw:(i+1)*iw])
 	}
 }
 
-// gatherPlanes is the inverse of scatterPlanes: it copies the planes of
-// one sample's row into a chunk's matrix.
-func gatherPlanes(prod, row []float32, ld, opos int) {
-	for o := 0; o*opos < len(row); o++ {
-		copy(prod[o*ld:o*ld+opos], row[o*opos:(o+1)*opos])
+// col2imJob adds the columns of the chunk's samples (col, rows ld values
+// apart) back into their cleared rows of dxs.
+type col2imJob struct {
+	g   window
+	col []float32
+	ld  int
+	dxs []float32 // the chunk's input gradients, from its first
+}
+
+func (j *col2imJob) run(lo, hi int) {
+	iw, opos := j.g.inWidth(), j.g.outPlane()
+	for i := lo; i < hi; i++ {
+		dxi := j.dxs[i*iw : (i+1)*iw]
+		clear(dxi)
+		j.g.col2imLD(dxi, j.col[i*opos:], j.ld)
+	}
+}
+
+// planesJob copies the planes of opos values of the chunk's sample rows
+// into a chunk matrix (channel o of sample i at chunk[o·ld + i·opos:]), or
+// back into the rows when toRows is set.
+type planesJob struct {
+	chunk, rows []float32
+	ld, opos    int
+	toRows      bool
+}
+
+func (j *planesJob) run(lo, hi int) {
+	c := len(j.chunk) / j.ld // channels
+	rw := c * j.opos
+	for i := lo; i < hi; i++ {
+		row, mat := j.rows[i*rw:(i+1)*rw], j.chunk[i*j.opos:]
+		for o := 0; o < c; o++ {
+			if j.toRows {
+				copy(row[o*j.opos:(o+1)*j.opos], mat[o*j.ld:o*j.ld+j.opos])
+			} else {
+				copy(mat[o*j.ld:o*j.ld+j.opos], row[o*j.opos:(o+1)*j.opos])
+			}
+		}
 	}
 }
 
@@ -436,6 +481,8 @@ type convInputGradOp struct {
 	col       []float32 // Wᵀ · dy of a chunk
 	dyc       []float32 // dy of a chunk, out × its columns
 	chunkCols int       // overrides convChunkCols
+	gather    planesJob
+	back      col2imJob
 }
 
 func (op *convInputGradOp) Arity() int           { return 2 }
@@ -498,19 +545,11 @@ func (op *convInputGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	}
 	for c0 := 0; c0 < n; c0 += chunk {
 		m := min(chunk, n-c0)
-		parallelSamples(m, ow, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				gatherPlanes(op.dyc[j*opos:], dys[(c0+j)*ow:(c0+j+1)*ow], ld, opos)
-			}
-		})
+		op.gather = planesJob{chunk: op.dyc, rows: dys[c0*ow:], ld: ld, opos: opos}
+		parallelSamples(m, ow, &op.gather)
 		blas32.Sgemm(blas.Trans, blas.NoTrans, kd, m*opos, g.out, 1, ws, kd, op.dyc, ld, 0, op.col, ld)
-		parallelSamples(m, kd*opos, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				dxi := dxs[(c0+j)*iw : (c0+j+1)*iw]
-				clear(dxi)
-				g.col2imLD(dxi, op.col[j*opos:], ld)
-			}
-		})
+		op.back = col2imJob{g: g.window, col: op.col, ld: ld, dxs: dxs[c0*iw:]}
+		parallelSamples(m, kd*opos, &op.back)
 	}
 	return dx, nil
 }
@@ -525,6 +564,8 @@ type convFilterGradOp struct {
 	col       []float32 // im2col of a chunk
 	dyc       []float32 // dy of a chunk, out × its columns
 	chunkCols int       // overrides convChunkCols
+	cols      im2colJob
+	gather    planesJob
 }
 
 func (op *convFilterGradOp) Arity() int           { return 2 }
@@ -581,12 +622,10 @@ func (op *convFilterGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	}
 	for c0 := 0; c0 < n && !g.direct(); c0 += chunk {
 		m := min(chunk, n-c0)
-		parallelSamples(m, kd*opos, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				g.im2colLD(op.col[j*opos:], ld, xs[(c0+j)*iw:(c0+j+1)*iw])
-				gatherPlanes(op.dyc[j*opos:], dys[(c0+j)*ow:(c0+j+1)*ow], ld, opos)
-			}
-		})
+		op.cols = im2colJob{g: g.window, col: op.col, ld: ld, xs: xs[c0*iw:]}
+		parallelSamples(m, kd*opos, &op.cols)
+		op.gather = planesJob{chunk: op.dyc, rows: dys[c0*ow:], ld: ld, opos: opos}
+		parallelSamples(m, ow, &op.gather)
 		blas32.Sgemm(blas.NoTrans, blas.Trans, g.out, kd, m*opos, 1, op.dyc, ld, op.col, ld, beta, dws, kd)
 		beta = 1
 	}

@@ -31,6 +31,7 @@ type maxPoolOp struct {
 	out   buffer
 	at    []int32 // training: position in its plane of each output's maximum
 	rows  int     // rows of the last run
+	job   poolJob
 }
 
 func newMaxPoolOp(ids *idSource, g window, train bool) *maxPoolOp {
@@ -78,14 +79,21 @@ func (op *maxPoolOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	}
 	xs, ys := x.Float32s(), y.Float32s()
 	plane := g.h * g.w
-	parallelSamples(n*g.c, plane, func(lo, hi int) { op.pool(xs, ys, lo, hi) })
+	op.job = poolJob{op: op, xs: xs, ys: ys}
+	parallelSamples(n*g.c, plane, &op.job)
 	op.rows = n
 	return y, nil
 }
 
-// pool pools planes [lo, hi) of xs into ys (and records the maxima's
+// poolJob pools planes [lo, hi) of xs into ys (and records the maxima's
 // positions when training).
-func (op *maxPoolOp) pool(xs, ys []float32, lo, hi int) {
+type poolJob struct {
+	op     *maxPoolOp
+	xs, ys []float32
+}
+
+func (j *poolJob) run(lo, hi int) {
+	op, xs, ys := j.op, j.xs, j.ys
 	g := op.g
 	plane, opos := g.h*g.w, g.outPlane()
 	for p := lo; p < hi; p++ {
@@ -182,6 +190,27 @@ type maxPoolGradOp struct {
 	opID
 	fwd *maxPoolOp
 	out buffer
+	job unpoolJob
+}
+
+// unpoolJob routes the gradients of planes [lo, hi) of dys to the maxima's
+// positions at in the cleared planes of dxs.
+type unpoolJob struct {
+	at          []int32
+	dxs, dys    []float32
+	plane, opos int
+}
+
+func (j *unpoolJob) run(lo, hi int) {
+	for p := lo; p < hi; p++ {
+		dst := j.dxs[p*j.plane : (p+1)*j.plane]
+		clear(dst)
+		src, at := j.dys[p*j.opos:(p+1)*j.opos], j.at[p*j.opos:(p+1)*j.opos]
+		at = at[:len(src)]
+		for o, d := range src {
+			dst[at[o]] += d
+		}
+	}
 }
 
 func (op *maxPoolGradOp) Arity() int           { return 2 }
@@ -225,16 +254,7 @@ func (op *maxPoolGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	dx := op.out.get(n, g.inWidth())
 	dxs, dys := dx.Float32s(), dy.Float32s()
 	plane := g.h * g.w
-	parallelSamples(n*g.c, plane, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			dst := dxs[p*plane : (p+1)*plane]
-			clear(dst)
-			src, at := dys[p*opos:(p+1)*opos], op.fwd.at[p*opos:(p+1)*opos]
-			at = at[:len(src)]
-			for o, d := range src {
-				dst[at[o]] += d
-			}
-		}
-	})
+	op.job = unpoolJob{at: op.fwd.at, dxs: dxs, dys: dys, plane: plane, opos: opos}
+	parallelSamples(n*g.c, plane, &op.job)
 	return dx, nil
 }
