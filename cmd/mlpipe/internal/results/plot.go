@@ -167,7 +167,12 @@ func (t *Table) PlotMetrics(path string, metrics []string, title string) error {
 	p.X.Min, p.X.Max = -0.5, float64(len(metrics))-0.5
 	p.Legend.Top = true
 	p.Legend.TextStyle.Color = color.Black
-	width := max(6, 2*float64(len(metrics)))
+	// Room for every metric's name under its position.
+	longest := 0
+	for _, m := range metrics {
+		longest = max(longest, len(m))
+	}
+	width := max(6, float64(len(metrics))*(0.09*float64(longest)+0.4))
 	if err := p.Save(vg.Length(width)*vg.Inch, 4*vg.Inch, path); err != nil {
 		return fmt.Errorf("writing the plot: %w", err)
 	}
