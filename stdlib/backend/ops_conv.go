@@ -365,7 +365,13 @@ type sampleJob interface{ run(lo, hi int) }
 // n samples hold enough values (perSample each) to be worth splitting, and
 // on the calling goroutine otherwise.
 func parallelSamples(n, perSample int, job sampleJob) {
-	workers := min(runtime.GOMAXPROCS(0), n, n*perSample/parallelMin)
+	splitRanges(min(runtime.GOMAXPROCS(0), n, n*perSample/parallelMin), n, job)
+}
+
+// splitRanges runs job on workers contiguous ranges covering [0, n), the
+// first on the calling goroutine, and waits for them; with one worker or
+// fewer it runs job(0, n) alone, allocating nothing.
+func splitRanges(workers, n int, job sampleJob) {
 	if workers <= 1 {
 		job.run(0, n)
 		return
@@ -382,6 +388,11 @@ func parallelSamples(n, perSample int, job sampleJob) {
 	job.run(0, min(per, n))
 	wg.Wait()
 }
+
+// rangeFunc is a function as a sampleJob.
+type rangeFunc func(lo, hi int)
+
+func (f rangeFunc) run(lo, hi int) { f(lo, hi) }
 
 // im2colJob writes the columns of the chunk's samples xs side by side into
 // col, whose rows are ld values apart.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 
 	G "gorgonia.org/gorgonia"
 )
@@ -293,22 +292,7 @@ const parallelMin = 1 << 15
 // parallelChunks calls f on contiguous chunks covering [0, n): one chunk
 // per available processor (GOMAXPROCS) for large n, else one.
 func parallelChunks(n int, f func(lo, hi int)) {
-	workers := min(runtime.GOMAXPROCS(0), n/parallelMin)
-	if workers <= 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := chunk; lo < n; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			f(lo, hi)
-		}(lo, min(lo+chunk, n))
-	}
-	f(0, min(chunk, n))
-	wg.Wait()
+	splitRanges(min(runtime.GOMAXPROCS(0), n/parallelMin), n, rangeFunc(f))
 }
 
 // ensure the solvers satisfy gorgonia's interface.
