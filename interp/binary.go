@@ -84,6 +84,9 @@ func (c *checker) pipe(e *lang.BinaryExpr, tx, ty lang.Type) lang.Type {
 		return lang.Invalid
 	}
 	out := &lang.Object{Kind: ox.Kind, In: ox.In, Out: oy.Out}
+	if ox.Layers != nil && oy.Layers != nil {
+		out.Layers = append(append([]lang.Layer{}, ox.Layers...), oy.Layers...)
+	}
 	if out.Out == 0 && oy.In == 0 {
 		out.Out = ox.Out // a width-preserving stage, such as an activation
 	}

@@ -63,14 +63,29 @@ const (
 // Object is the type of a pipeline value of some Kind. In and Out carry the
 // statically known widths, 0 when unknown: for a model its input and output
 // width; for a data set its number of features (In) and of classes (Out).
-// Shape is a data set's per-sample shape when known. Fields lists what
-// member access (x.name) may select.
+// Shape is a data set's per-sample shape when known. Layers is a model's
+// structure when the checker knows it (nil when not), so that shapes can be
+// followed from the data through every layer before anything runs. Fields
+// lists what member access (x.name) may select.
 type Object struct {
 	Kind   Kind
 	In     int
 	Out    int
 	Shape  []int
+	Layers []Layer
 	Fields []Field
+}
+
+// Layer is one layer of a model's static structure, as its component
+// declares it: Kind names the layer ("linear", "activation", "batch_norm",
+// "conv2d", "max_pool", "global_avg_pool", "flatten"); the sizes are 0
+// where the layer leaves them to what reaches it.
+type Layer struct {
+	Kind                    string
+	In, Out                 int
+	Kernel, Stride, Padding int
+	Bias                    bool
+	Activation              string
 }
 
 // Field is a member of an Object type.

@@ -66,20 +66,29 @@ var mlpDef = interp.Def[MLPArgs]{
 	Result:   value.ModelType(0, 0),
 	Defaults: MLPArgs{Hidden: []int{128}, Activation: "relu", Bias: true},
 	Infer: func(a *MLPArgs) (lang.Type, error) {
-		return value.ModelType(a.In, a.Out), nil
+		return value.StaticType(mlpLayers(a), a.In), nil
 	},
 	Build: func(ctx context.Context, env *interp.Env, a *MLPArgs) (interp.Value, error) {
-		m := &value.Model{In: a.In}
-		in := a.In
-		for _, h := range a.Hidden {
-			m.Layers = append(m.Layers,
-				value.Layer{Kind: backend.Linear, In: in, Out: h, Bias: a.Bias},
-				value.Layer{Kind: backend.Activation, Activation: a.Activation})
-			in = h
-		}
-		m.Layers = append(m.Layers, value.Layer{Kind: backend.Linear, In: in, Out: a.Out, Bias: a.Bias})
-		return m, nil
+		return &value.Model{In: a.In, Layers: mlpLayers(a)}, nil
 	},
+}
+
+// mlpLayers are the layers of mlp(a).
+func mlpLayers(a *MLPArgs) []value.Layer {
+	var layers []value.Layer
+	in := a.In
+	for _, h := range a.Hidden {
+		layers = append(layers,
+			value.Layer{Kind: backend.Linear, In: in, Out: h, Bias: a.Bias},
+			value.Layer{Kind: backend.Activation, Activation: a.Activation})
+		in = h
+	}
+	return append(layers, value.Layer{Kind: backend.Linear, In: in, Out: a.Out, Bias: a.Bias})
+}
+
+// single is the model of one layer l with fixed input width in.
+func single(l value.Layer, in int) *value.Model {
+	return &value.Model{In: in, Layers: []value.Layer{l}}
 }
 
 // LinearArgs are the parameters of linear.
@@ -96,12 +105,14 @@ var linearDef = interp.Def[LinearArgs]{
 	Example:  "net = linear(out: 10)",
 	Result:   value.ModelType(0, 0),
 	Defaults: LinearArgs{Bias: true},
-	Infer: func(a *LinearArgs) (lang.Type, error) {
-		return value.ModelType(a.In, a.Out), nil
-	},
+	Infer:    func(a *LinearArgs) (lang.Type, error) { return linearModel(a).Type(), nil },
 	Build: func(ctx context.Context, env *interp.Env, a *LinearArgs) (interp.Value, error) {
-		return &value.Model{In: a.In, Layers: []value.Layer{{Kind: backend.Linear, In: a.In, Out: a.Out, Bias: a.Bias}}}, nil
+		return linearModel(a), nil
 	},
+}
+
+func linearModel(a *LinearArgs) *value.Model {
+	return single(value.Layer{Kind: backend.Linear, In: a.In, Out: a.Out, Bias: a.Bias}, a.In)
 }
 
 // BatchNormArgs are the (no) parameters of batch_norm.
@@ -113,8 +124,11 @@ var batchNormDef = interp.Def[BatchNormArgs]{
 	Doc:      "Batch normalisation of each feature of flat rows (PyTorch's nn.BatchNorm1d), or of each channel after a conv2d or max_pool (nn.BatchNorm2d): batch statistics when training, running statistics after, with an affine weight and bias; eps 1e-5, momentum 0.1. A shape-preserving model, composed with |; in a pretraining each view keeps its own batch statistics.",
 	Example:  "encoder = linear(out: 512) | batch_norm() | relu()",
 	Result:   value.ModelType(0, 0),
+	Infer: func(a *BatchNormArgs) (lang.Type, error) {
+		return single(value.Layer{Kind: backend.BatchNorm1d}, 0).Type(), nil
+	},
 	Build: func(ctx context.Context, env *interp.Env, a *BatchNormArgs) (interp.Value, error) {
-		return &value.Model{Layers: []value.Layer{{Kind: backend.BatchNorm1d}}}, nil
+		return single(value.Layer{Kind: backend.BatchNorm1d}, 0), nil
 	},
 }
 
@@ -135,9 +149,14 @@ var conv2dDef = interp.Def[Conv2dArgs]{
 	Example:  "encoder = conv2d(out: 32, kernel: 3, padding: 1) | batch_norm() | relu() | max_pool(kernel: 2) | global_avg_pool()",
 	Result:   value.ModelType(0, 0),
 	Defaults: Conv2dArgs{Kernel: 3, Stride: 1, Bias: true},
+	Infer:    func(a *Conv2dArgs) (lang.Type, error) { return conv2dModel(a).Type(), nil },
 	Build: func(ctx context.Context, env *interp.Env, a *Conv2dArgs) (interp.Value, error) {
-		return &value.Model{Layers: []value.Layer{{Kind: backend.Conv2d, In: a.In, Out: a.Out, Kernel: a.Kernel, Stride: a.Stride, Padding: a.Padding, Bias: a.Bias}}}, nil
+		return conv2dModel(a), nil
 	},
+}
+
+func conv2dModel(a *Conv2dArgs) *value.Model {
+	return single(value.Layer{Kind: backend.Conv2d, In: a.In, Out: a.Out, Kernel: a.Kernel, Stride: a.Stride, Padding: a.Padding, Bias: a.Bias}, 0)
 }
 
 // MaxPoolArgs are the parameters of max_pool.
@@ -158,11 +177,15 @@ var maxPoolDef = interp.Def[MaxPoolArgs]{
 		if 2*a.Padding > a.Kernel {
 			return nil, interp.ArgErrorf("padding", "padding %d is more than half the kernel %d", a.Padding, a.Kernel)
 		}
-		return value.ModelType(0, 0), nil
+		return maxPoolModel(a).Type(), nil
 	},
 	Build: func(ctx context.Context, env *interp.Env, a *MaxPoolArgs) (interp.Value, error) {
-		return &value.Model{Layers: []value.Layer{{Kind: backend.MaxPool2d, Kernel: a.Kernel, Stride: a.Stride, Padding: a.Padding}}}, nil
+		return maxPoolModel(a), nil
 	},
+}
+
+func maxPoolModel(a *MaxPoolArgs) *value.Model {
+	return single(value.Layer{Kind: backend.MaxPool2d, Kernel: a.Kernel, Stride: a.Stride, Padding: a.Padding}, 0)
 }
 
 // NoArgs are the (no) parameters of a layer without settings.
@@ -174,8 +197,11 @@ var globalAvgPoolDef = interp.Def[NoArgs]{
 	Doc:      "The mean of each channel of images [C, H, W], as a flat row of C values (PyTorch's nn.AdaptiveAvgPool2d(1) and flattening): the usual end of a convolutional encoder.",
 	Example:  "encoder = conv2d(out: 64, padding: 1) | batch_norm() | relu() | global_avg_pool()",
 	Result:   value.ModelType(0, 0),
+	Infer: func(a *NoArgs) (lang.Type, error) {
+		return single(value.Layer{Kind: backend.GlobalAvgPool2d}, 0).Type(), nil
+	},
 	Build: func(ctx context.Context, env *interp.Env, a *NoArgs) (interp.Value, error) {
-		return &value.Model{Layers: []value.Layer{{Kind: backend.GlobalAvgPool2d}}}, nil
+		return single(value.Layer{Kind: backend.GlobalAvgPool2d}, 0), nil
 	},
 }
 
@@ -185,8 +211,9 @@ var flattenDef = interp.Def[NoArgs]{
 	Doc:      "Images [C, H, W] as flat rows of C·H·W values, in PyTorch's order (nn.Flatten); flat rows pass unchanged. It takes a layer index, as in PyTorch, so weight names match an nn.Sequential with the same modules.",
 	Example:  "net = conv2d(out: 8, padding: 1) | relu() | max_pool(kernel: 2) | flatten() | linear(out: 10)",
 	Result:   value.ModelType(0, 0),
+	Infer:    func(a *NoArgs) (lang.Type, error) { return single(value.Layer{Kind: backend.Flatten}, 0).Type(), nil },
 	Build: func(ctx context.Context, env *interp.Env, a *NoArgs) (interp.Value, error) {
-		return &value.Model{Layers: []value.Layer{{Kind: backend.Flatten}}}, nil
+		return single(value.Layer{Kind: backend.Flatten}, 0), nil
 	},
 }
 
@@ -200,8 +227,11 @@ func activationDef(name, doc string) interp.Def[ActivationArgs] {
 		Doc:      doc + " A width-preserving model, composed with |.",
 		Example:  fmt.Sprintf("net = linear(out: 64) | %s() | linear(out: 10)", name),
 		Result:   value.ModelType(0, 0),
+		Infer: func(a *ActivationArgs) (lang.Type, error) {
+			return single(value.Layer{Kind: backend.Activation, Activation: name}, 0).Type(), nil
+		},
 		Build: func(ctx context.Context, env *interp.Env, a *ActivationArgs) (interp.Value, error) {
-			return &value.Model{Layers: []value.Layer{{Kind: backend.Activation, Activation: name}}}, nil
+			return single(value.Layer{Kind: backend.Activation, Activation: name}, 0), nil
 		},
 	}
 }
@@ -220,7 +250,9 @@ var loadWeightsDef = interp.Def[LoadWeightsArgs]{
 	Result:   value.ModelType(0, 0),
 	Infer: func(a *LoadWeightsArgs) (lang.Type, error) {
 		if o := interp.ObjectOf(a.Model); o != nil {
-			return value.ModelType(o.In, o.Out), nil
+			t := value.ModelType(o.In, o.Out)
+			t.Layers = o.Layers
+			return t, nil
 		}
 		return value.ModelType(0, 0), nil
 	},

@@ -47,6 +47,9 @@ var embeddingStatsDef = interp.Def[EmbeddingStatsArgs]{
 	Result:   &lang.Object{Kind: lang.KindMetrics, Fields: embeddingFields},
 	Defaults: EmbeddingStatsArgs{Samples: 2000},
 	Infer: func(a *EmbeddingStatsArgs) (lang.Type, error) {
+		if err := checkShape("model", a.Model, a.Data); err != nil {
+			return nil, err
+		}
 		fields := embeddingFields
 		if a.Augment == nil {
 			fields = fields[:3] // no cross-correlation without views

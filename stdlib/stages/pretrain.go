@@ -56,6 +56,9 @@ var pretrainDef = interp.Def[PretrainArgs]{
 			if in == 0 {
 				in = d.In
 			}
+			if err := checkShape("model", a.Model, a.Data); err != nil {
+				return nil, err
+			}
 			if _, ok := imageShape(d.Shape); len(d.Shape) > 0 && !ok {
 				return nil, interp.ArgErrorf("data", "augmentations need images, but the data set's samples have shape %v", d.Shape)
 			}

@@ -48,6 +48,9 @@ var linearProbeDef = interp.Def[LinearProbeArgs]{
 				return nil, interp.ArgErrorf(d.name, "the encoder takes %d inputs, but the %s split has %d features per sample", m.In, d.name, d.o.In)
 			}
 		}
+		if err := checkShape("encoder", a.Encoder, a.Train); err != nil {
+			return nil, err
+		}
 		if tr != nil && te != nil && tr.In > 0 && te.In > 0 && tr.In != te.In {
 			return nil, interp.ArgErrorf("test", "the test split has %d features per sample, the training split %d", te.In, tr.In)
 		}

@@ -61,6 +61,9 @@ func matchWidths(model, data interp.Value) (in, out int, err error) {
 	if m.Out > 0 && d.Out > 0 && m.Out != d.Out {
 		return 0, 0, interp.ArgErrorf("model", "the model has %d outputs, but the data set has %d classes", m.Out, d.Out)
 	}
+	if err := checkShape("model", model, data); err != nil {
+		return 0, 0, err
+	}
 	in = m.In
 	if in == 0 {
 		in = d.In
@@ -250,4 +253,17 @@ func sampleShape(d *datasets.Dataset) []int {
 		return d.Shape
 	}
 	return []int{d.Features()}
+}
+
+// checkShape reports, at check time, a model (the argument param) whose
+// layers do not take the data's samples, where both are known statically.
+func checkShape(param string, model, data interp.Value) error {
+	m, d := interp.ObjectOf(model), interp.ObjectOf(data)
+	if m == nil || d == nil {
+		return nil
+	}
+	if err := value.CheckShape(m, d.Shape); err != nil {
+		return interp.ArgErrorf(param, "%v", err)
+	}
+	return nil
 }

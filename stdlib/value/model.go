@@ -48,13 +48,53 @@ type Model struct {
 	Head    int
 }
 
-// ModelType returns the static type of a model with the given widths.
+// ModelType returns the static type of a model with the given widths and
+// an unknown structure.
 func ModelType(in, out int) *lang.Object {
 	return &lang.Object{Kind: lang.KindModel, In: in, Out: out}
 }
 
-// Type returns the model's type.
-func (m *Model) Type() lang.Type { return ModelType(m.InWidth(), m.OutWidth()) }
+// StaticType returns the static type of the model made of layers: its
+// widths and its structure, which lets the checker follow shapes through
+// it (CheckShape).
+func StaticType(layers []Layer, in int) *lang.Object {
+	m := &Model{Layers: layers, In: in}
+	t := ModelType(m.InWidth(), m.OutWidth())
+	t.Layers = make([]lang.Layer, len(layers))
+	for i, l := range layers {
+		t.Layers[i] = lang.Layer{Kind: layerName(l), In: l.In, Out: l.Out, Kernel: l.Kernel, Stride: l.Stride, Padding: l.Padding, Bias: l.Bias, Activation: l.Activation}
+	}
+	return t
+}
+
+// layerKinds maps the static layer names back to the backend's kinds.
+var layerKinds = map[string]backend.LayerKind{
+	"linear": backend.Linear, "activation": backend.Activation, "batch_norm": backend.BatchNorm1d,
+	"conv2d": backend.Conv2d, "max_pool": backend.MaxPool2d, "global_avg_pool": backend.GlobalAvgPool2d,
+	"flatten": backend.Flatten,
+}
+
+// CheckShape reports, before anything runs, whether a model of static
+// type model takes samples of the given shape (see Model.ArchFor). It
+// says nothing (nil) when the model's structure or the shape is unknown.
+func CheckShape(model *lang.Object, sample []int) error {
+	if model == nil || model.Layers == nil || len(sample) == 0 {
+		return nil
+	}
+	m := &Model{In: model.In}
+	for _, l := range model.Layers {
+		k, ok := layerKinds[l.Kind]
+		if !ok {
+			return nil // a layer this check does not know: leave it to the run
+		}
+		m.Layers = append(m.Layers, Layer{Kind: k, In: l.In, Out: l.Out, Kernel: l.Kernel, Stride: l.Stride, Padding: l.Padding, Bias: l.Bias, Activation: l.Activation})
+	}
+	_, err := m.ArchFor(sample)
+	return err
+}
+
+// Type returns the model's type, with its structure.
+func (m *Model) Type() lang.Type { return StaticType(m.Layers, m.In) }
 
 // InWidth is the input width, 0 when not yet known (always for a model
 // that starts with image layers: its input is the data's images).
@@ -206,13 +246,10 @@ func (m *Model) ArchFor(sample []int) (backend.Arch, error) {
 
 // layerName names a layer kind as the model components do.
 func layerName(l Layer) string {
-	switch l.Kind {
-	case backend.Conv2d:
-		return "conv2d"
-	case backend.MaxPool2d:
-		return "max_pool"
-	case backend.GlobalAvgPool2d:
-		return "global_avg_pool"
+	for name, k := range layerKinds {
+		if k == l.Kind {
+			return name
+		}
 	}
 	return l.Kind.String()
 }
