@@ -546,19 +546,7 @@ func TestCNNParallelMatchesSerial(t *testing.T) {
 		if err := net.run(); err != nil {
 			t.Fatal(err)
 		}
-		var grads [][]float32
-		for _, vg := range net.vgs {
-			g, err := vg.Grad()
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := dense(g, -1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			grads = append(grads, slices.Clone(d.Float32s()))
-		}
-		return net.ce.mean, grads
+		return net.ce.mean, weightGrads(t, net)
 	}
 	loss1, grads1 := run(1)
 	loss4, grads4 := run(4)

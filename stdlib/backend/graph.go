@@ -40,7 +40,7 @@ type network struct {
 
 	// Training and input-gradient graphs only.
 	y   []float32      // backing of the bound label tensor (classification)
-	dx  *G.Node        // input-gradient graphs: the gradient of the mean loss with respect to x
+	dx  *G.Node        // input-gradient graphs: each row's gradient of its own loss with respect to its input
 	ce  *softmaxCEOp   // the classification loss op, holding the loss of the last run
 	ssl *sslLossOp     // or the self-supervised loss op
 	vgs []G.ValueGrad  // trained weight nodes in Model.Params order; Grad() gives their gradients after a run
@@ -61,8 +61,9 @@ type netSpec struct {
 	// the outputs against labels.
 	ssl *SSLLoss
 	// inputGrad (with train false) compiles the model in eval mode with
-	// the softmax cross-entropy against labels and its gradient with
-	// respect to the input rows, not the weights (net.dx).
+	// the softmax cross-entropy against labels and, for each row, the
+	// gradient of its own loss with respect to its input (net.dx), not
+	// the weights' gradients.
 	inputGrad bool
 }
 
@@ -208,6 +209,7 @@ func buildNetwork(m *Model, rows int, spec netSpec) (net *network, err error) {
 		yv := tensor.New(tensor.WithShape(rows), tensor.WithBacking(net.y))
 		y := G.NewVector(g, G.Float32, G.WithShape(rows), G.WithName("y"), G.WithValue(yv))
 		net.ce = newSoftmaxCEOp(ids)
+		net.ce.perSample = spec.inputGrad
 		cost, err = G.ApplyOp(net.ce, h, y)
 	}
 	if err != nil {

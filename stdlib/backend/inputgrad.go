@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"fmt"
-	"math"
 )
 
 // InputGradient computes, for a model in eval mode, each sample's
@@ -87,12 +86,7 @@ func (ig *InputGradient) Compute(ctx context.Context, x []float32, y []int32, gr
 	if err != nil {
 		return fmt.Errorf("backend: input gradient: %w", err)
 	}
-	// The graph's loss is the mean over its rows: each row's gradient is
-	// 1/rows of its own loss's.
-	scale := float32(ig.rows)
-	for i, v := range dx.Float32s()[:n*in] {
-		grad[i] = v * scale
-	}
+	copy(grad, dx.Float32s()[:n*in])
 	out, err := net.output()
 	if err != nil {
 		return err
@@ -100,9 +94,7 @@ func (ig *InputGradient) Compute(ctx context.Context, x []float32, y []int32, gr
 	if logits != nil {
 		copy(logits, out[:n*classes])
 	}
-	for i := range loss {
-		loss[i] = float32(rowCE(out[i*classes:(i+1)*classes], int(y[i])))
-	}
+	copy(loss, net.ce.rowLoss[:len(loss)])
 	return nil
 }
 
@@ -112,18 +104,4 @@ func (ig *InputGradient) Close() {
 		ig.net.close()
 		ig.net = nil
 	}
-}
-
-// rowCE is the softmax cross-entropy of one row of logits against label
-// k, log Σ exp(z) − z_k, computed in float64 without overflow.
-func rowCE(z []float32, k int) float64 {
-	m := math.Inf(-1)
-	for _, v := range z {
-		m = math.Max(m, float64(v))
-	}
-	var s float64
-	for _, v := range z {
-		s += math.Exp(float64(v) - m)
-	}
-	return m + math.Log(s) - float64(z[k])
 }

@@ -24,6 +24,11 @@ type softmaxCEOp struct {
 	grad buffer
 	loss G.F32
 	mean float64 // the loss of the last run, in float64
+	// perSample makes each row's gradient that of the row's own loss
+	// (not 1/n of it) and keeps each row's loss in rowLoss: what input
+	// gradients for attacks need. The reported loss is still the mean.
+	perSample bool
+	rowLoss   []float32
 }
 
 func newSoftmaxCEOp(ids *idSource) *softmaxCEOp {
@@ -71,6 +76,13 @@ func (op *softmaxCEOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	grad := op.grad.get(n, c).Float32s()
 	logits := x.Float32s()
 	invN := 1 / float64(n)
+	gradScale := invN
+	if op.perSample {
+		gradScale = 1
+		if len(op.rowLoss) != n {
+			op.rowLoss = make([]float32, n)
+		}
+	}
 	var total float64
 	for i, lf := range labels {
 		k := int(lf)
@@ -95,15 +107,19 @@ func (op *softmaxCEOp) Do(inputs ...G.Value) (v G.Value, err error) {
 				rest += e
 			}
 		}
-		total += math.Log1p(rest) + (float64(mx) - float64(row[k]))
-		scale := invN / (1 + rest)
+		l := math.Log1p(rest) + (float64(mx) - float64(row[k]))
+		total += l
+		if op.perSample {
+			op.rowLoss[i] = float32(l)
+		}
+		scale := gradScale / (1 + rest)
 		for j := range g {
 			g[j] = float32(float64(g[j]) * scale)
 		}
 		if k == at {
 			g[k] = float32(-rest * scale) // p_k - 1 without cancellation
 		} else {
-			g[k] = float32(float64(g[k]) - invN)
+			g[k] = float32(float64(g[k]) - gradScale)
 		}
 	}
 	op.mean = total * invN

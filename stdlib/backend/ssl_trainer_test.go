@@ -37,6 +37,25 @@ var sslCNNArch = Arch{
 	{Kind: Linear, In: 5, Out: 3, Bias: true},
 }
 
+// weightGrads returns copies of the weight gradients of a training graph's
+// last run, in net.vgs order.
+func weightGrads(t *testing.T, net *network) [][]float32 {
+	t.Helper()
+	grads := make([][]float32, len(net.vgs))
+	for i, vg := range net.vgs {
+		g, err := vg.Grad()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := dense(g, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		grads[i] = slices.Clone(d.Float32s())
+	}
+	return grads
+}
+
 // TestSSLTrainerGradients checks the weight gradients of the whole
 // self-supervised graph (grouped batch norms and the loss op) against
 // central finite differences of its own loss, recomputed after moving
@@ -77,18 +96,7 @@ func testSSLTrainerGradients(t *testing.T, arch Arch) {
 			if err := net.run(); err != nil {
 				t.Fatal(err)
 			}
-			grads := make([][]float32, len(net.vgs))
-			for i, vg := range net.vgs {
-				g, err := vg.Grad()
-				if err != nil {
-					t.Fatal(err)
-				}
-				d, err := dense(g, -1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				grads[i] = slices.Clone(d.Float32s())
-			}
+			grads := weightGrads(t, net)
 			lossAt := func() float64 {
 				if err := net.run(); err != nil {
 					t.Fatal(err)

@@ -173,7 +173,7 @@ func (m *Model) ArchFor(sample []int) (backend.Arch, error) {
 		}
 		var b backend.Layer
 		in := img // the shape of the images reaching the layer
-		if (l.Kind == backend.Conv2d || l.Kind == backend.MaxPool2d) && (in[1]+2*l.Padding < l.Kernel || in[2]+2*l.Padding < l.Kernel) {
+		if (l.Kind == backend.Conv2d || l.Kind == backend.MaxPool2d) && (l.Kernel < 1 || l.Stride < 0 || l.Padding < 0 || in[1]+2*l.Padding < l.Kernel || in[2]+2*l.Padding < l.Kernel) {
 			return nil, fmt.Errorf("layer %d (%s): kernel %d does not fit images of shape %v with padding %d", i, layerName(l), l.Kernel, in, l.Padding)
 		}
 		switch l.Kind {
@@ -212,7 +212,7 @@ func (m *Model) ArchFor(sample []int) (backend.Arch, error) {
 			if stride == 0 {
 				stride = l.Kernel
 			}
-			img = [3]int{img[0], (img[1]+2*l.Padding-l.Kernel)/max(stride, 1) + 1, (img[2]+2*l.Padding-l.Kernel)/max(stride, 1) + 1}
+			img = [3]int{img[0], (img[1]+2*l.Padding-l.Kernel)/stride + 1, (img[2]+2*l.Padding-l.Kernel)/stride + 1}
 		case backend.GlobalAvgPool2d:
 			b = backend.Layer{Kind: backend.GlobalAvgPool2d}
 		case backend.Flatten:

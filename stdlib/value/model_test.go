@@ -65,6 +65,7 @@ func TestArchFor(t *testing.T) {
 		{name: "dense on images", layers: []Layer{conv(2, 3, 1, 1), lin(3)}, sample: []int{4, 4}, wantErr: "layer 1: a dense layer gets images of shape [2 4 4]: put flatten() or global_avg_pool() before it"},
 		{name: "ends with images", layers: []Layer{conv(2, 3, 1, 1), relu}, sample: []int{4, 4}, wantErr: "the model ends with images of shape [2 4 4]"},
 		{name: "kernel too large", layers: []Layer{conv(2, 3, 1, 0), pool, conv(2, 3, 1, 0), gap}, sample: []int{6, 6}, wantErr: "layer 2 (conv2d): kernel 3 does not fit images of shape [2 2 2] with padding 0"},
+		{name: "zero kernel", layers: []Layer{{Kind: backend.MaxPool2d}, gap}, sample: []int{4, 4}, wantErr: "layer 0 (max_pool): kernel 0 does not fit images of shape [1 4 4] with padding 0"},
 		{name: "fixed channels", layers: []Layer{{Kind: backend.Conv2d, In: 3, Out: 2, Kernel: 1, Stride: 1}, gap}, sample: []int{4, 4}, wantErr: "the convolution takes 3 channels but receives 1"},
 		{name: "pooling after global average", layers: []Layer{conv(2, 1, 1, 0), gap, pool, lin(2)}, sample: []int{4, 4}, wantErr: "layer 2 (max_pool) needs images [C, H, W], but flat rows of 2 values reach it"},
 	} {

@@ -8,7 +8,7 @@ so each batch norm uses that view's batch statistics."""
 import torch
 import torch.nn as nn
 
-from bt_loss import bt
+from bt_loss import bt_step
 from common import emit, parse_args, step_result, time_steps, train_flops
 
 args = parse_args(__doc__, steps=100, warmup=10)
@@ -17,18 +17,8 @@ B, D, H1, F, H2, P = (8, 12, 16, 8, 16, 4) if args.tiny else (256, 784, 512, 256
 enc = nn.Sequential(nn.Linear(D, H1), nn.BatchNorm1d(H1), nn.ReLU(),
                     nn.Linear(H1, F), nn.BatchNorm1d(F), nn.ReLU())
 proj = nn.Sequential(nn.Linear(F, H2), nn.BatchNorm1d(H2), nn.ReLU(), nn.Linear(H2, P))
-opt = torch.optim.Adam(list(enc.parameters()) + list(proj.parameters()), lr=1e-3)
 x0, x1 = torch.rand(B, D), torch.rand(B, D)
-
-
-def step():
-    zs = [proj(enc(x0)), proj(enc(x1))]
-    loss = bt(zs, 0.005)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    return loss.detach()
-
+step = bt_step(enc, proj, [x0, x1], 0.005)
 
 times, losses = time_steps(step, args.warmup, args.steps)
 res = step_result(times)

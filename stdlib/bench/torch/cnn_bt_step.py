@@ -8,7 +8,7 @@ own forward pass, so each batch norm uses that view's batch statistics."""
 import torch
 import torch.nn as nn
 
-from bt_loss import bt
+from bt_loss import bt_step
 from common import emit, parse_args, step_result, time_steps
 
 args = parse_args(__doc__, steps=10, warmup=2)
@@ -19,18 +19,8 @@ enc = nn.Sequential(
     nn.Conv2d(C1, C2, 3, padding=1), nn.BatchNorm2d(C2), nn.ReLU(), nn.MaxPool2d(2),
     nn.Conv2d(C2, C3, 3, padding=1), nn.BatchNorm2d(C3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
 proj = nn.Sequential(nn.Linear(C3, H2), nn.BatchNorm1d(H2), nn.ReLU(), nn.Linear(H2, P))
-opt = torch.optim.Adam(list(enc.parameters()) + list(proj.parameters()), lr=1e-3)
 x0, x1 = torch.rand(B, 1, S, S), torch.rand(B, 1, S, S)
-
-
-def step():
-    zs = [proj(enc(x0)), proj(enc(x1))]
-    loss = bt(zs, 0.005)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    return loss.detach()
-
+step = bt_step(enc, proj, [x0, x1], 0.005)
 
 times, losses = time_steps(step, args.warmup, args.steps)
 res = step_result(times)
