@@ -55,6 +55,7 @@ const (
 	KindLoss      Kind = "loss"      // a training objective
 	KindOptimizer Kind = "optimizer" // an optimisation algorithm
 	KindMetric    Kind = "metric"    // an evaluation metric
+	KindAttack    Kind = "attack"    // an adversarial attack
 	KindTrained   Kind = "trained"   // the result of training
 	KindMetrics   Kind = "metrics"   // the result of evaluation
 	KindReport    Kind = "report"    // a written report
@@ -66,7 +67,9 @@ const (
 // Shape is a data set's per-sample shape when known. Layers is a model's
 // structure when the checker knows it (nil when not), so that shapes can be
 // followed from the data through every layer before anything runs. Fields
-// lists what member access (x.name) may select.
+// lists what member access (x.name) may select. Attrs holds further
+// statically known settings a consumer may check, such as an attack's norm
+// ("norm": "linf"); they do not affect assignability.
 type Object struct {
 	Kind   Kind
 	In     int
@@ -74,6 +77,7 @@ type Object struct {
 	Shape  []int
 	Layers []Layer
 	Fields []Field
+	Attrs  map[string]string
 }
 
 // Layer is one layer of a model's static structure, as its component

@@ -399,6 +399,10 @@ var buildPrograms = map[string]buildProgram{
 	"orthogonality":       sslProgram("barlow_twins(beta: 2) + 0.5 * orthogonality()", "zoom() | hflip()", 2),
 	"pretrain":            sslProgram("barlow_twins()", "hflip() | noise()", 4),
 	"linear_probe":        sslProgram("vicreg()", "zoom()", 2),
+	// adversarial robustness
+	"fgsm":       {extra: "rob = robustness(fit.model, data.test, attacks: [fgsm()], samples: 40)\nrep = report(rob, name: \"rob\")"},
+	"pgd":        {extra: `rob = robustness(fit.model, data.test, attacks: [pgd(steps: 3, random_start: true, seed: 2), pgd(norm: "l2", step: 0.5)], linf: [0.1], l2: [0.5], samples: 40, batch: 16)`},
+	"robustness": {extra: `rob = robustness(fit.model, data.test, attacks: [fgsm(), pgd(norm: "l2")], linf: [0.02, 0.2], l2: [0.3], l1: [2], l0: [5], samples: 30, range: [0, 1])`},
 	"embedding_stats": {extra: sslProgram("barlow_twins()", "zoom()", 2).extra +
 		"\nstats = embedding_stats(pre.model, data.test, augment: zoom(), samples: 50)\nplain = embedding_stats(pre.encoder, data.train)"},
 }

@@ -3,12 +3,13 @@
 //
 // Sub-packages: datasets (file loaders), backend (the only code that drives
 // gorgonia), value (the run-time values), and one package per group of
-// components: loaders, models, losses, optim, metrics, stages and
-// transforms.
+// components: loaders, models, losses, optim, metrics, stages,
+// transforms and attacks.
 package stdlib
 
 import (
 	"github.com/mlpipe/mlpipe/interp"
+	"github.com/mlpipe/mlpipe/stdlib/attacks"
 	"github.com/mlpipe/mlpipe/stdlib/loaders"
 	"github.com/mlpipe/mlpipe/stdlib/losses"
 	"github.com/mlpipe/mlpipe/stdlib/metrics"
@@ -28,6 +29,7 @@ func Register(r *interp.Registry) {
 	metrics.Register(r)
 	stages.Register(r)
 	transforms.Register(r)
+	attacks.Register(r)
 	value.RegisterCodecs(r)
 }
 

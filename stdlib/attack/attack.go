@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/mlpipe/mlpipe/stdlib/backend"
 )
 
 // Gradienter computes per-sample losses and their gradients with respect
@@ -19,6 +21,22 @@ import (
 type Gradienter interface {
 	Rows() int
 	Compute(ctx context.Context, x []float32, y []int32, grad, logits, loss []float32) error
+}
+
+// Classifier is what minimal-perturbation attacks (the log barriers, the
+// greedy l0 search, PGD with a bisection on its budget) need of a model:
+// gradients of any per-sample objective of the logits, and the logits
+// alone, for batches of up to Rows samples of Inputs values.
+// backend.InputGradient is one.
+type Classifier interface {
+	Gradienter
+	Inputs() int
+	Classes() int
+	// ComputeObjective is Compute with obj in place of the
+	// cross-entropy (obj nil: the cross-entropy).
+	ComputeObjective(ctx context.Context, obj backend.Objective, x []float32, y []int32, grad, logits, loss []float32) error
+	// Logits writes the logits of the len(x)/Inputs() samples x.
+	Logits(ctx context.Context, x []float32, logits []float32) error
 }
 
 // Norm is the norm that measures a perturbation.

@@ -17,6 +17,7 @@ type InputGradient struct {
 	model *Model
 	rows  int
 	net   *network
+	fwd   *network // the forward-only graph of Logits, built on first use
 }
 
 // NewInputGradient compiles m for batches of up to rows samples.
@@ -44,12 +45,26 @@ func NewInputGradient(m *Model, rows int) (ig *InputGradient, err error) {
 // Rows is the largest batch Compute takes.
 func (ig *InputGradient) Rows() int { return ig.rows }
 
+// Inputs is the number of input values of one sample.
+func (ig *InputGradient) Inputs() int { return ig.model.Arch.InputWidth() }
+
+// Classes is the number of logits of one sample.
+func (ig *InputGradient) Classes() int { return ig.model.Arch.OutputWidth() }
+
 // Compute takes n = len(y) samples x (n × input width, n at most Rows),
 // with labels y in [0, classes), and writes each sample's loss into loss
 // (n values, if not nil), its logits into logits (n × classes, if not nil)
 // and the gradient of its own loss with respect to its input into grad
 // (n × input width). The samples do not interact: rows past n are padded.
-func (ig *InputGradient) Compute(ctx context.Context, x []float32, y []int32, grad, logits, loss []float32) (err error) {
+func (ig *InputGradient) Compute(ctx context.Context, x []float32, y []int32, grad, logits, loss []float32) error {
+	return ig.ComputeObjective(ctx, nil, x, y, grad, logits, loss)
+}
+
+// ComputeObjective is Compute with obj's per-sample objective of the
+// logits in place of the cross-entropy (the cross-entropy if obj is nil):
+// loss receives each sample's objective and grad its gradient with respect
+// to the sample's input.
+func (ig *InputGradient) ComputeObjective(ctx context.Context, obj Objective, x []float32, y []int32, grad, logits, loss []float32) (err error) {
 	defer recoverAPI("input gradient", &err)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("backend: input gradient: %w", err)
@@ -79,7 +94,10 @@ func (ig *InputGradient) Compute(ctx context.Context, x []float32, y []int32, gr
 			net.y[i] = float32(y[i])
 		}
 	}
-	if err := net.run(); err != nil {
+	net.ce.obj = obj
+	err = net.run()
+	net.ce.obj = nil
+	if err != nil {
 		return fmt.Errorf("backend: input gradient: %w", err)
 	}
 	dx, err := dense(net.dx.Value(), 2)
@@ -98,10 +116,46 @@ func (ig *InputGradient) Compute(ctx context.Context, x []float32, y []int32, gr
 	return nil
 }
 
-// Close releases the compiled graph.
+// Logits writes the logits of the n samples x (n × input width, n at
+// most Rows) into logits (n × classes), running the model forward only;
+// attacks use it to test whether a point is misclassified. The forward
+// graph is compiled on the first call and reused.
+func (ig *InputGradient) Logits(ctx context.Context, x []float32, logits []float32) (err error) {
+	defer recoverAPI("input gradient", &err)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("backend: logits: %w", err)
+	}
+	in, classes := ig.model.Arch.InputWidth(), ig.model.Arch.OutputWidth()
+	n := len(x) / in
+	switch {
+	case len(x) != n*in || n > ig.rows:
+		return fmt.Errorf("backend: logits: %d inputs for at most %d samples of %d", len(x), ig.rows, in)
+	case len(logits) != n*classes:
+		return fmt.Errorf("backend: logits: %d logits for %d samples of %d classes", len(logits), n, classes)
+	}
+	if ig.fwd == nil {
+		if ig.fwd, err = buildNetwork(ig.model, ig.rows, netSpec{}); err != nil {
+			return err
+		}
+	}
+	copy(ig.fwd.x, x)
+	clear(ig.fwd.x[n*in:])
+	if err := ig.fwd.run(); err != nil {
+		return fmt.Errorf("backend: logits: %w", err)
+	}
+	out, err := ig.fwd.output()
+	if err != nil {
+		return err
+	}
+	copy(logits, out[:n*classes])
+	return nil
+}
+
+// Close releases the compiled graphs.
 func (ig *InputGradient) Close() {
 	if ig != nil {
 		ig.net.close()
-		ig.net = nil
+		ig.fwd.close()
+		ig.net, ig.fwd = nil, nil
 	}
 }

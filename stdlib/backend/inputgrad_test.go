@@ -96,3 +96,69 @@ func TestInputGradientErrors(t *testing.T) {
 		t.Error("a cancelled context was not reported")
 	}
 }
+
+// marginObjective is f₀ − f₁ + k: a linear objective of the logits whose
+// value depends on the label, so the label must reach it.
+type marginObjective struct{}
+
+func (marginObjective) Row(logits []float32, k int, grad []float32) float64 {
+	clear(grad)
+	grad[0], grad[1] = 1, -1
+	return float64(logits[0]) - float64(logits[1]) + float64(k)
+}
+
+// TestInputGradientObjective checks an objective's values and input
+// gradients against the reference model and finite differences, and that
+// Logits gives the forward pass alone.
+func TestInputGradientObjective(t *testing.T) {
+	arch := Arch{lin(5, 4, true), act(Tanh), lin(4, 3, true)}
+	m := mustInit(t, arch, 6)
+	ig, err := NewInputGradient(m, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ig.Close()
+	if ig.Inputs() != 5 || ig.Classes() != 3 {
+		t.Fatalf("Inputs %d Classes %d, want 5 and 3", ig.Inputs(), ig.Classes())
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := 3
+	x32, x64 := randRows(rng, n, 5)
+	y := []int32{0, 2, 1}
+	grad, logits, obj := make([]float32, n*5), make([]float32, n*3), make([]float32, n)
+	ctx := context.Background()
+	if err := ig.ComputeObjective(ctx, marginObjective{}, x32, y, grad, logits, obj); err != nil {
+		t.Fatal(err)
+	}
+	ref := toRef(m)
+	for i := 0; i < n; i++ {
+		f := func(v []float64) float64 {
+			o, _ := ref.run(t, v, 1, false)
+			return o[0] - o[1] + float64(y[i])
+		}
+		xi := append([]float64(nil), x64[i*5:(i+1)*5]...)
+		if want := f(xi); math.Abs(float64(obj[i])-want) > 1e-5 {
+			t.Errorf("sample %d: objective %v, reference %v", i, obj[i], want)
+		}
+		checkClose(t, "d margin/dx", grad[i*5:(i+1)*5], centralDiff(xi, f), 2e-6, 1e-4)
+	}
+	only := make([]float32, n*3)
+	if err := ig.Logits(ctx, x32, only); err != nil {
+		t.Fatal(err)
+	}
+	checkClose(t, "Logits", only, toF64(logits), 0, 0)
+	// The cross-entropy is back after an objective.
+	loss := make([]float32, n)
+	if err := ig.Compute(ctx, x32, y, grad, nil, loss); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := ref.run(t, x64, n, false)
+	for i := 0; i < n; i++ {
+		if want := refCE(out[i*3:(i+1)*3], y[i:i+1], 3); math.Abs(float64(loss[i])-want) > 1e-5*(1+want) {
+			t.Errorf("sample %d: loss %v after an objective, want the cross-entropy %v", i, loss[i], want)
+		}
+	}
+	if err := ig.Logits(ctx, x32[:7], make([]float32, 3)); err == nil {
+		t.Error("Logits took a partial sample")
+	}
+}

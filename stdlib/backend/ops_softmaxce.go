@@ -29,6 +29,19 @@ type softmaxCEOp struct {
 	// gradients for attacks need. The reported loss is still the mean.
 	perSample bool
 	rowLoss   []float32
+	// obj, if set (with perSample), replaces the cross-entropy: each
+	// row's loss and gradient are obj's.
+	obj Objective
+}
+
+// An Objective is a per-sample function of a model's logits that input
+// gradients can differentiate instead of the cross-entropy, such as the
+// log barrier of an attack on the margin of the label.
+type Objective interface {
+	// Row returns the objective of one sample's logits with label k
+	// and writes its gradient with respect to the logits into grad
+	// (len(logits) values). It must not keep the slices.
+	Row(logits []float32, k int, grad []float32) float64
 }
 
 func newSoftmaxCEOp(ids *idSource) *softmaxCEOp {
@@ -90,6 +103,12 @@ func (op *softmaxCEOp) Do(inputs ...G.Value) (v G.Value, err error) {
 			return nil, op.errorf("row %d: label %v is not a class in [0, %d)", i, lf, c)
 		}
 		row, g := logits[i*c:(i+1)*c], grad[i*c:(i+1)*c]
+		if op.obj != nil {
+			l := op.obj.Row(row, k, g)
+			total += l
+			op.rowLoss[i] = float32(l)
+			continue
+		}
 		// Maximum and its position; a NaN in row[0] makes every
 		// comparison false and the NaN reaches the loss below.
 		mx, at := row[0], 0

@@ -13,4 +13,5 @@ func Register(r *interp.Registry) {
 	interp.Register(r, pretrainDef)
 	interp.Register(r, linearProbeDef)
 	interp.Register(r, embeddingStatsDef)
+	interp.Register(r, robustnessDef)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"strings"
 	"text/tabwriter"
@@ -59,7 +60,7 @@ var reportDef = interp.Def[ReportArgs]{
 			Experiment: experimentDoc{Name: env.Experiment.Name, Version: env.Experiment.Version, Seed: env.Experiment.Seed, Doc: env.Experiment.Doc},
 			Stage:      env.Stage,
 			Params:     env.Params,
-			Metrics:    map[string]float64{},
+			Metrics:    map[string]jsonFloat{},
 			Samples:    m.Samples,
 		}
 		// The table is laid out in a buffer and written at once: report
@@ -68,7 +69,7 @@ var reportDef = interp.Def[ReportArgs]{
 		w := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(w, "%s\t%s\n", "metric", "value")
 		for _, n := range m.Names {
-			doc.Metrics[n] = m.Values[n]
+			doc.Metrics[n] = jsonFloat(m.Values[n])
 			fmt.Fprintf(w, "%s\t%.4f\n", n, m.Values[n])
 		}
 		if a.Training != nil {
@@ -107,12 +108,25 @@ func plainFileName(name string) bool {
 }
 
 type reportDoc struct {
-	Experiment experimentDoc      `json:"experiment"`
-	Stage      string             `json:"stage"`
-	Params     map[string]any     `json:"params"`
-	Metrics    map[string]float64 `json:"metrics"`
-	Samples    int                `json:"samples"`
-	Training   *trainingDoc       `json:"training,omitempty"`
+	Experiment experimentDoc        `json:"experiment"`
+	Stage      string               `json:"stage"`
+	Params     map[string]any       `json:"params"`
+	Metrics    map[string]jsonFloat `json:"metrics"`
+	Samples    int                  `json:"samples"`
+	Training   *trainingDoc         `json:"training,omitempty"`
+}
+
+// jsonFloat is a metric in report.json: a number, or null where it is not
+// finite (a median perturbation of +Inf when most inputs were not broken),
+// which JSON cannot write.
+type jsonFloat float64
+
+// MarshalJSON implements json.Marshaler.
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	if math.IsInf(float64(f), 0) || math.IsNaN(float64(f)) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(f))
 }
 
 type experimentDoc struct {

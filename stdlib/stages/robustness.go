@@ -1,0 +1,363 @@
+package stages
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/mlpipe/mlpipe/interp"
+	"github.com/mlpipe/mlpipe/lang"
+	"github.com/mlpipe/mlpipe/stdlib/attack"
+	"github.com/mlpipe/mlpipe/stdlib/backend"
+	"github.com/mlpipe/mlpipe/stdlib/robustness"
+	"github.com/mlpipe/mlpipe/stdlib/value"
+)
+
+// RobustnessArgs are the parameters of robustness.
+type RobustnessArgs struct {
+	Model   interp.Value   `mlp:"model,positional" doc:"A trained model, such as fit.model or load_weights(...)." kind:"model"`
+	Data    interp.Value   `mlp:"data,positional" doc:"The split to attack, such as data.test." kind:"dataset"`
+	Attacks []interp.Value `mlp:"attacks" doc:"The battery: attack components such as fgsm(), pgd(steps: 10)." kind:"attack" required:"true"`
+	Linf    []float64      `mlp:"linf" doc:"l∞ budgets at which robust accuracy is reported (and l∞ attacks run); the default suits inputs in [0, 1]." range:"(0,inf)"`
+	L2      []float64      `mlp:"l2" doc:"l2 budgets." range:"(0,inf)"`
+	L1      []float64      `mlp:"l1" doc:"l1 budgets." range:"(0,inf)"`
+	L0      []float64      `mlp:"l0" doc:"l0 budgets: numbers of changed input values." range:"[1,inf)"`
+	Samples int            `mlp:"samples" doc:"Attack the first this many samples of the split (all if fewer); 0: all." range:"[0,inf)"`
+	Range   []float64      `mlp:"range" doc:"The valid range [low, high] of every input value; attacks stay inside it."`
+	Batch   int            `mlp:"batch" doc:"Samples per attack step (affects speed and memory only)." range:"[1,inf)"`
+}
+
+// robustnessNorms are the budget parameters, in the order tables show them.
+var robustnessNorms = []attack.Norm{attack.Linf, attack.L2, "l1", "l0"}
+
+func (a *RobustnessArgs) budgets() map[attack.Norm][]float64 {
+	b := map[attack.Norm][]float64{}
+	for _, p := range robustnessNorms {
+		var v []float64
+		switch p {
+		case attack.Linf:
+			v = a.Linf
+		case attack.L2:
+			v = a.L2
+		case "l1":
+			v = a.L1
+		case "l0":
+			v = a.L0
+		}
+		if len(v) > 0 {
+			b[p] = v
+		}
+	}
+	return b
+}
+
+// robustnessFields are the members of robustness's result for the norms
+// with budgets.
+func robustnessFields(budgets map[attack.Norm][]float64) []lang.Field {
+	fields := []lang.Field{
+		{Name: "clean_accuracy", Type: lang.Float, Doc: "Accuracy on the attacked samples before any attack."},
+		{Name: "robust_accuracy", Type: lang.Float, Doc: "The headline: the fraction of samples classified correctly that no attack of the battery breaks within the largest budget of any norm (the worst case per input over the battery)."},
+	}
+	for _, p := range robustnessNorms {
+		if _, ok := budgets[p]; !ok {
+			continue
+		}
+		fields = append(fields,
+			lang.Field{Name: "robust_" + string(p), Type: lang.Float, Doc: fmt.Sprintf("Worst-case robust accuracy over the battery at the largest %s budget.", p)},
+			lang.Field{Name: "median_" + string(p), Type: lang.Float, Doc: fmt.Sprintf("Median over the samples of the smallest verified %s perturbation any attack found (0 for a misclassified sample; +Inf, written null, where more than half were not broken).", p)})
+	}
+	return fields
+}
+
+var robustnessDef = interp.Def[RobustnessArgs]{
+	Name:     "robustness",
+	Category: "stage",
+	Doc: "Runs a battery of adversarial attacks on a trained model and reports, per attack and in the worst case over the battery for each input, the robust accuracy at each budget and the minimal perturbations found. " +
+		"Every adversarial point is verified (inside the input range, within its budget, misclassified) and measured in every norm; the worst case counts a point in every norm it is small in. " +
+		"Writes STAGE.md (the tables), STAGE.csv (robust accuracy by attack, norm and budget), STAGE_minimal.csv (per attack: inputs broken, median and mean perturbation, seconds) and STAGE_NORM.png (robust accuracy against budget) to the run's output directory.",
+	Example:  "rob = robustness(fit.model, data.test, attacks: [fgsm(), pgd(steps: 10)], linf: [0.05, 0.1])",
+	Result:   &lang.Object{Kind: lang.KindMetrics, Fields: robustnessFields(nil)},
+	Defaults: RobustnessArgs{Linf: []float64{0.05, 0.1}, Range: []float64{0, 1}, Batch: 1000},
+	Infer: func(a *RobustnessArgs) (lang.Type, error) {
+		if err := checkShape("model", a.Model, a.Data); err != nil {
+			return nil, err
+		}
+		if _, err := a.box(); err != nil {
+			return nil, err
+		}
+		budgets := a.budgets()
+		if len(budgets) == 0 {
+			return nil, interp.ArgErrorf("linf", "give budgets for at least one norm (linf, l2, l1 or l0)")
+		}
+		for i, at := range a.Attacks {
+			o := interp.ObjectOf(at)
+			if o == nil || o.Attrs["budgeted"] != "true" {
+				continue
+			}
+			if p := o.Attrs["norm"]; len(budgets[attack.Norm(p)]) == 0 {
+				return nil, interp.ArgErrorf("attacks", "attack %d runs within %s budgets, but the stage gives none: add %s: [...]", i+1, p, p)
+			}
+		}
+		return &lang.Object{Kind: lang.KindMetrics, Fields: robustnessFields(a.budgets())}, nil
+	},
+	Build:   runRobustness,
+	Version: 1,
+}
+
+func (a *RobustnessArgs) box() (attack.Box, error) {
+	if len(a.Range) != 2 {
+		return attack.Box{}, interp.ArgErrorf("range", "want [low, high], got %d values", len(a.Range))
+	}
+	b := attack.Box{Lo: float32(a.Range[0]), Hi: float32(a.Range[1])}
+	if err := b.Check(); err != nil {
+		return attack.Box{}, interp.ArgErrorf("range", "%v", err)
+	}
+	return b, nil
+}
+
+func runRobustness(ctx context.Context, env *interp.Env, a *RobustnessArgs) (interp.Value, error) {
+	model := a.Model.(*value.Model)
+	data := a.Data.(*value.Dataset).D
+	if model.Weights == nil {
+		return nil, interp.ArgErrorf("model", "the model has no weights yet: attack a trained model, such as the .model of a train stage")
+	}
+	if in := model.Weights.Arch.InputWidth(); in != data.Features() {
+		return nil, interp.ArgErrorf("data", "the model takes %d inputs, but the data set has %d features per sample", in, data.Features())
+	}
+	n := data.N
+	if a.Samples > 0 {
+		n = min(n, a.Samples)
+	}
+	if n == 0 {
+		return nil, interp.ArgErrorf("data", "the data set is empty")
+	}
+	box, err := a.box()
+	if err != nil {
+		return nil, err
+	}
+	f := data.Features()
+	x, y := data.X[:n*f], data.Y[:n]
+	for i, v := range x {
+		if !(v >= box.Lo && v <= box.Hi) {
+			return nil, interp.ArgErrorf("range", "sample %d has value %v outside the range [%v, %v]: give the data's range", i/f, v, box.Lo, box.Hi)
+		}
+	}
+	ig, err := backend.NewInputGradient(model.Weights, min(a.Batch, n))
+	if err != nil {
+		return nil, interp.ArgErrorf("model", "%v", err)
+	}
+	defer ig.Close()
+	cfg := robustness.Config{Budgets: a.budgets(), Box: box}
+	for _, v := range a.Attacks {
+		cfg.Attacks = append(cfg.Attacks, v.(*value.Attack).Attack)
+	}
+	progress := env.Progress(int64(cfg.Runs()), "attack run")
+	cfg.Progress = progress
+	res, err := robustness.Evaluate(ctx, ig, x, y, cfg)
+	progress.Finish()
+	if err != nil {
+		return nil, err
+	}
+	out := &value.Metrics{Values: map[string]float64{}, Docs: map[string]string{}, Samples: n}
+	for _, fd := range robustnessFields(cfg.Budgets) {
+		out.Names = append(out.Names, fd.Name)
+		out.Docs[fd.Name] = fd.Doc
+	}
+	out.Values["clean_accuracy"] = res.CleanAccuracy
+	out.Values["robust_accuracy"] = headline(res)
+	for p, bs := range cfg.Budgets {
+		out.Values["robust_"+string(p)] = res.Worst[p][len(bs)-1]
+		out.Values["median_"+string(p)] = res.Median(p)
+	}
+	md := robustnessMarkdown(res, cfg.Budgets)
+	if _, err := env.Stdout().Write([]byte(md)); err != nil {
+		return nil, err
+	}
+	out.Files = append(out.Files,
+		interp.OutputFile{Name: env.Stage + ".md", MediaType: "text/markdown", Data: []byte(md)},
+		interp.OutputFile{Name: env.Stage + ".csv", MediaType: "text/csv", Data: robustnessCSV(res, cfg.Budgets)},
+		interp.OutputFile{Name: env.Stage + "_minimal.csv", MediaType: "text/csv", Data: minimalCSV(res)})
+	for _, p := range robustnessNorms {
+		if _, ok := cfg.Budgets[p]; !ok {
+			continue
+		}
+		png, err := robustnessPlot(res, p)
+		if err != nil {
+			return nil, err
+		}
+		out.Files = append(out.Files, interp.OutputFile{Name: env.Stage + "_" + string(p) + ".png", MediaType: "image/png", Data: png})
+	}
+	return out, nil
+}
+
+// headline is the fraction of samples that survive every attack at the
+// largest budget of every norm.
+func headline(res *robustness.Result) float64 {
+	n := res.Samples
+	robust := 0
+	for i := 0; i < n; i++ {
+		ok := true
+		for p, bs := range res.Budgets {
+			b := bs[len(bs)-1]
+			if w := res.WorstNearest[p][i]; !(w > b*(1+1e-5)+1e-6) {
+				ok = false
+			}
+		}
+		if ok {
+			robust++
+		}
+	}
+	return float64(robust) / float64(n)
+}
+
+// formatBudget writes a budget compactly (0.05, 1.5, 10).
+func formatBudget(b float64) string { return strconv.FormatFloat(b, 'g', 6, 64) }
+
+func formatDist(d float64) string {
+	switch {
+	case math.IsInf(d, 1):
+		return "inf"
+	case math.IsNaN(d):
+		return "n/a"
+	}
+	return strconv.FormatFloat(d, 'f', 4, 64)
+}
+
+// robustnessMarkdown lays out the battery's result: per norm, robust
+// accuracy by budget for each attack and the worst case; then the minimal
+// perturbations.
+func robustnessMarkdown(res *robustness.Result, budgets map[attack.Norm][]float64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Robustness on %d samples, clean accuracy %.4f; worst case over the battery per input.\n", res.Samples, res.CleanAccuracy)
+	for _, p := range robustnessNorms {
+		bs, ok := budgets[p]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "\n| %s budget |", p)
+		for _, ar := range res.Attacks {
+			fmt.Fprintf(&b, " %s |", ar.Name)
+		}
+		b.WriteString(" **worst case** | decided by |\n|---|")
+		b.WriteString(strings.Repeat("---|", len(res.Attacks)+2) + "\n")
+		for k, bud := range bs {
+			fmt.Fprintf(&b, "| %s |", formatBudget(bud))
+			for _, ar := range res.Attacks {
+				fmt.Fprintf(&b, " %.4f |", ar.Robust[p][k])
+			}
+			fmt.Fprintf(&b, " **%.4f** | %s |\n", res.Worst[p][k], decidedBy(res, p, k))
+		}
+	}
+	b.WriteString("\nPerturbation sizes in each attack's own norm. For an attack within a budget they are those of the points it found at the listed budgets: an upper bound on the minimal perturbation, on the budget grid. Broken: the fraction of correctly classified samples with a verified adversarial point; rejected: points that failed verification.\n")
+	b.WriteString("\n| attack | norm | broken | median | mean (broken) | rejected | seconds |\n|---|---|---|---|---|---|---|\n")
+	for _, ar := range res.Attacks {
+		fmt.Fprintf(&b, "| %s | %s | %.4f | %s | %s | %d | %.1f |\n", ar.Name, ar.Norm, ar.Found, formatDist(ar.MedianOf()), formatDist(ar.MeanFound()), ar.Rejected, ar.Seconds)
+	}
+	for _, p := range robustnessNorms {
+		if _, ok := budgets[p]; ok {
+			fmt.Fprintf(&b, "| worst case | %s | | %s | | | |\n", p, formatDist(res.Median(p)))
+		}
+	}
+	return b.String()
+}
+
+// decidedBy names the attacks the worst case rests on at the k-th budget
+// of norm p, with the inputs each was the first to break.
+func decidedBy(res *robustness.Result, p attack.Norm, k int) string {
+	var parts []string
+	for ai, c := range res.Decisive[p][k] {
+		if c > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", res.Attacks[ai].Name, c))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// robustnessCSV is robust accuracy in long form: one row per attack (and
+// the worst case), norm and budget.
+func robustnessCSV(res *robustness.Result, budgets map[attack.Norm][]float64) []byte {
+	var b bytes.Buffer
+	b.WriteString("attack,norm,budget,robust_accuracy\n")
+	for _, p := range robustnessNorms {
+		for k, bud := range budgets[p] {
+			for _, ar := range res.Attacks {
+				fmt.Fprintf(&b, "%s,%s,%s,%.6f\n", csvField(ar.Name), p, formatBudget(bud), ar.Robust[p][k])
+			}
+			fmt.Fprintf(&b, "worst case,%s,%s,%.6f\n", p, formatBudget(bud), res.Worst[p][k])
+		}
+	}
+	return b.Bytes()
+}
+
+// minimalCSV is one row per attack: how many correctly classified inputs
+// it broke and the sizes of its perturbations in its own norm.
+func minimalCSV(res *robustness.Result) []byte {
+	var b bytes.Buffer
+	b.WriteString("attack,norm,minimal,broken,median,mean_broken,rejected,seconds\n")
+	for _, ar := range res.Attacks {
+		fmt.Fprintf(&b, "%s,%s,%t,%.6f,%s,%s,%d,%.3f\n", csvField(ar.Name), ar.Norm, ar.Minimal, ar.Found,
+			formatDist(ar.MedianOf()), formatDist(ar.MeanFound()), ar.Rejected, ar.Seconds)
+	}
+	return b.Bytes()
+}
+
+func csvField(s string) string {
+	if strings.ContainsAny(s, ",\"\n") {
+		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	}
+	return s
+}
+
+// robustnessPlot draws robust accuracy against the budget of norm p: one
+// line per attack and the worst case.
+func robustnessPlot(res *robustness.Result, p attack.Norm) ([]byte, error) {
+	pl := plot.New()
+	pl.Title.Text = fmt.Sprintf("Robust accuracy, %s (%d samples)", p, res.Samples)
+	pl.X.Label.Text = string(p) + " budget"
+	pl.Y.Label.Text = "accuracy"
+	pl.Y.Min, pl.Y.Max = 0, 1
+	bs := res.Budgets[p]
+	line := func(acc []float64) plotter.XYs {
+		pts := plotter.XYs{{X: 0, Y: res.CleanAccuracy}}
+		for k, b := range bs {
+			pts = append(pts, plotter.XY{X: b, Y: acc[k]})
+		}
+		return pts
+	}
+	var args []any
+	for _, ar := range res.Attacks {
+		args = append(args, ar.Name, line(ar.Robust[p]))
+	}
+	if err := plotutil.AddLinePoints(pl, args...); err != nil {
+		return nil, err
+	}
+	worst, points, err := plotter.NewLinePoints(line(res.Worst[p]))
+	if err != nil {
+		return nil, err
+	}
+	worst.Width, points.Shape = vg.Points(2.5), draw.BoxGlyph{}
+	pl.Add(worst, points)
+	pl.Legend.Add("worst case", worst, points)
+	pl.Legend.Left = true
+	w, err := pl.WriterTo(6*vg.Inch, 4*vg.Inch, "png")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
