@@ -11,8 +11,12 @@ import (
 // attacks (FGSM, PGD) and input-gradient penalties need. It compiles one
 // graph for batches of up to Rows samples when it is created and reuses it
 // for every call; the model's weights are read in place, so it follows
-// updates to them. The model may have dense layers, activations and
-// flattening (layers without batch statistics or pooling).
+// updates to them. The model may have layers of every kind: dense layers,
+// activations, flattening, convolutions, max and global average pooling,
+// and batch norms (BatchNorm1d and BatchNorm2d), which normalise with
+// their running statistics as in eval mode, so that the samples do not
+// interact. A max pool's gradient goes to the first maximum of its window
+// in row-major order, as in PyTorch; ReLU's gradient is 0 at 0.
 type InputGradient struct {
 	model *Model
 	rows  int
@@ -30,9 +34,9 @@ func NewInputGradient(m *Model, rows int) (ig *InputGradient, err error) {
 	}
 	for i, l := range m.Arch {
 		switch l.Kind {
-		case Linear, Activation, Flatten:
+		case Linear, Activation, Flatten, Conv2d, MaxPool2d, GlobalAvgPool2d, BatchNorm1d, BatchNorm2d:
 		default:
-			return nil, fmt.Errorf("backend: input gradient: layer %d is a %v layer; input gradients support dense layers, activations and flattening so far", i, l.Kind)
+			return nil, fmt.Errorf("backend: input gradient: layer %d is a %v layer, which input gradients do not support", i, l.Kind)
 		}
 	}
 	net, err := buildNetwork(m, rows, netSpec{inputGrad: true})

@@ -22,7 +22,10 @@ const (
 // gradient ops and for commit, which folds them into the running statistics
 // (PyTorch's momentum 0.1, unbiased variance) once the trainer accepts the
 // step. In eval mode (inputs x, γ, β, running_mean, running_var) it uses
-// the running statistics.
+// the running statistics: each row is then normalised on its own, an
+// affine map y = x·γ/sqrt(running_var + eps) + shift per channel, and the
+// op is differentiable with respect to x only (bnEvalGradOp), as input
+// gradients need; eval graphs train nothing.
 //
 // A training-mode op may normalise its rows in groups: with groups g, the
 // n rows are g consecutive blocks of n/g rows, each normalised with its own
@@ -40,16 +43,20 @@ type batchNormOp struct {
 	diffX    bool // differentiate with respect to x (false for the input layer)
 	ids      *idSource
 	out      buffer
+	count    int // n·plane values per channel in all groups, in the last run
+
+	// The affine map y = x·scale + shift of the last run, per group and
+	// channel (index g·c + channel), from the batch statistics in
+	// training mode and from the running statistics in eval mode.
+	scale []float32 // γ·invstd
+	shift []float32 // β − mean·γ·invstd
 
 	// Training mode: the statistics of the last run, per group and
-	// channel (index g·c + channel).
-	count  int       // n·plane values per channel in all groups
+	// channel.
 	mean   []float64 // batch mean
 	varB   []float64 // biased batch variance
 	mean32 []float32 // mean rounded, as the gradients use it
 	invstd []float32 // 1/sqrt(varB + eps)
-	scale  []float32 // γ·invstd
-	shift  []float32 // β − mean·γ·invstd
 	// The model's buffers the statistics are committed to.
 	runMean, runVar, tracked []float32
 }
@@ -152,6 +159,7 @@ func (op *batchNormOp) Do(inputs ...G.Value) (v G.Value, err error) {
 			op.shift[k] = float32(float64(beta[ch]) - op.mean[k]*float64(op.scale[k]))
 		}
 	} else {
+		op.count = n * op.plane
 		rm, rv := vs[2], vs[3]
 		for ch := range op.scale {
 			inv := float32(1 / math.Sqrt(float64(rv[ch])+bnEps))
@@ -302,14 +310,22 @@ func (op *batchNormOp) DiffWRT(inputs int) []bool {
 	if op.train {
 		return []bool{op.diffX, true, true}
 	}
-	return []bool{false, false, false, false, false}
+	return []bool{true, false, false, false, false}
 }
 
-// SymDiff returns dx (bnInputGradOp, if diffX), dγ (bnParamGradOp) and dβ
-// (bnBetaGradOp, which hands out the sums bnParamGradOp computed).
+// SymDiff returns, in training mode, dx (bnInputGradOp, if diffX), dγ
+// (bnParamGradOp) and dβ (bnBetaGradOp, which hands out the sums
+// bnParamGradOp computed); in eval mode dx alone (bnEvalGradOp).
 func (op *batchNormOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if !op.train {
-		return nil, op.errorf("eval-mode batch norm has no gradient")
+		if len(inputs) != 5 {
+			return nil, op.errorf("want 5 inputs, got %d", len(inputs))
+		}
+		dx, err := G.ApplyOp(&bnEvalGradOp{opID: op.ids.next("batchnorm-eval-dx"), fwd: op}, output, grad)
+		if err != nil {
+			return nil, op.errorf("building gradient: %w", err)
+		}
+		return G.Nodes{dx, nil, nil, nil, nil}, nil
 	}
 	if len(inputs) != 3 {
 		return nil, op.errorf("want 3 inputs, got %d", len(inputs))
@@ -597,6 +613,93 @@ func (j *bnGradJob) run(from, to int) {
 		ds, os = ds[:len(xs)], os[:len(xs)]
 		for t, xv := range xs {
 			os[t] = a*ds[t] + b*(xv-mu) + c
+		}
+	}
+}
+
+// bnEvalGradOp computes dL/dx of an eval-mode batch norm from the incoming
+// gradient dy: dx = dy·γ·invstd per channel, with the scale its forward op
+// computed from the running variance in its last run. Its inputs are the
+// batch norm's output (so that it runs after it) and dy; it works in place
+// in dy when dy's register may be overwritten, else into a buffer it owns.
+type bnEvalGradOp struct {
+	opID
+	fwd *batchNormOp
+	out buffer
+	job bnScaleJob
+}
+
+func (op *bnEvalGradOp) Arity() int           { return 2 }
+func (op *bnEvalGradOp) OverwritesInput() int { return 1 }
+
+func (op *bnEvalGradOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	m := G.TensorType{Dims: 2, Of: a}
+	return hm.NewFnType(m, m, m)
+}
+
+func (op *bnEvalGradOp) InferShape(inputs ...G.DimSizer) (tensor.Shape, error) {
+	if len(inputs) != 2 {
+		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
+	}
+	s, ok := inputs[1].(tensor.Shape)
+	if !ok {
+		return nil, op.errorf("want a shape, got %T", inputs[1])
+	}
+	return s.Clone(), nil
+}
+
+func (op *bnEvalGradOp) Do(inputs ...G.Value) (G.Value, error) {
+	return op.UsePreallocDo(nil, inputs...)
+}
+
+func (op *bnEvalGradOp) UsePreallocDo(prealloc G.Value, inputs ...G.Value) (v G.Value, err error) {
+	defer op.recoverInto(&err)
+	if len(inputs) != 2 {
+		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
+	}
+	f := op.fwd
+	_, dy, n, err := bnRows(f, inputs[0], inputs[1])
+	if err != nil {
+		return nil, op.errorf("%w", err)
+	}
+	dyt := inputs[1].(*tensor.Dense)
+	out := dyt
+	if p, ok := prealloc.(*tensor.Dense); !ok || p != dyt {
+		out = op.out.get(dyt.Shape()...)
+	}
+	dx := out.Float32s()
+	if f.plane == 1 { // flat rows (BatchNorm1d): one pass per row
+		for r := 0; r < n; r++ {
+			src, dst := dy[r*f.c:(r+1)*f.c], dx[r*f.c:(r+1)*f.c]
+			a := f.scale[:len(src)]
+			dst = dst[:len(src)]
+			for j, d := range src {
+				dst[j] = d * a[j]
+			}
+		}
+		return out, nil
+	}
+	op.job = bnScaleJob{fwd: f, dy: dy, dx: dx}
+	parallelSamples(n*f.c, f.plane, &op.job)
+	return out, nil
+}
+
+// bnScaleJob multiplies planes [lo, hi) of dy by their channel's scale
+// into dx (which may be dy).
+type bnScaleJob struct {
+	fwd    *batchNormOp
+	dy, dx []float32
+}
+
+func (j *bnScaleJob) run(lo, hi int) {
+	f := j.fwd
+	for i := lo; i < hi; i++ {
+		a := f.scale[i%f.c]
+		src, dst := j.dy[i*f.plane:(i+1)*f.plane], j.dx[i*f.plane:(i+1)*f.plane]
+		dst = dst[:len(src)]
+		for t, d := range src {
+			dst[t] = d * a
 		}
 	}
 }

@@ -21,21 +21,26 @@ func errorfShape(want, got tensor.Shape) error {
 // maxPoolOp takes the maximum of each window of n rows of [c, h, w] values
 // into n rows of [c, oh, ow] values in a buffer it owns. Padding positions
 // count as −∞; a NaN in a window wins, and among equal values the first in
-// row-major order wins, as in PyTorch. In training mode it records the
-// position of each maximum for its gradient.
+// row-major order wins, as in PyTorch. When its gradient may be needed it
+// records the position of each maximum for it: in training mode, and in
+// eval mode once its gradient has been built (an input-gradient graph);
+// an eval-mode op without a gradient (Predict) records nothing.
 type maxPoolOp struct {
 	opID
-	g     window
-	train bool
-	ids   *idSource
-	out   buffer
-	at    []int32 // training: position in its plane of each output's maximum
-	rows  int     // rows of the last run
-	job   poolJob
+	g      window
+	record bool // record the maxima's positions in at
+	ids    *idSource
+	out    buffer
+	at     []int32 // if record: position in its plane of each output's maximum
+	rows   int     // rows of the last run
+	job    poolJob
 }
 
+// newMaxPoolOp returns a max pool over windows g. A training-mode op
+// (train set) records the maxima's positions from its first run; an
+// eval-mode op starts recording them when SymDiff builds its gradient.
 func newMaxPoolOp(ids *idSource, g window, train bool) *maxPoolOp {
-	return &maxPoolOp{opID: ids.next("maxpool"), g: g, train: train, ids: ids}
+	return &maxPoolOp{opID: ids.next("maxpool"), g: g, record: train, ids: ids}
 }
 
 func (op *maxPoolOp) Arity() int           { return 1 }
@@ -74,7 +79,7 @@ func (op *maxPoolOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	}
 	opos := g.outPlane()
 	y := op.out.get(n, g.c*opos)
-	if op.train && len(op.at) != n*g.c*opos {
+	if op.record && len(op.at) != n*g.c*opos {
 		op.at = make([]int32, n*g.c*opos)
 	}
 	xs, ys := x.Float32s(), y.Float32s()
@@ -86,7 +91,7 @@ func (op *maxPoolOp) Do(inputs ...G.Value) (v G.Value, err error) {
 }
 
 // poolJob pools planes [lo, hi) of xs into ys (and records the maxima's
-// positions when training).
+// positions if the op records them).
 type poolJob struct {
 	op     *maxPoolOp
 	xs, ys []float32
@@ -99,7 +104,7 @@ func (j *poolJob) run(lo, hi int) {
 	for p := lo; p < hi; p++ {
 		src, dst := xs[p*plane:(p+1)*plane], ys[p*opos:(p+1)*opos]
 		var at []int32
-		if op.train {
+		if op.record {
 			at = op.at[p*opos : (p+1)*opos]
 		}
 		if g.k == 2 && g.s == 2 && g.p == 0 {
@@ -171,10 +176,11 @@ func pool2x2(dst []float32, at []int32, src []float32, g window) {
 
 func (op *maxPoolOp) DiffWRT(inputs int) []bool { return []bool{true} }
 
+// SymDiff returns dx (maxPoolGradOp). It makes the op record the maxima's
+// positions, which that gradient reads: graphs are built before they run,
+// so an eval-mode op records them from its first run too.
 func (op *maxPoolOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if !op.train {
-		return nil, op.errorf("eval-mode max pool has no gradient")
-	}
+	op.record = true
 	d, err := G.ApplyOp(&maxPoolGradOp{opID: op.ids.next("maxpool-grad"), fwd: op}, output, grad)
 	if err != nil {
 		return nil, op.errorf("building gradient: %w", err)
