@@ -146,9 +146,21 @@ func (p PGD) Run(ctx context.Context, g Gradienter, x []float32, y []int32, in i
 func (p PGD) step(xa, x0, gr []float32) {
 	switch p.Norm {
 	case Linf:
+		// Branch-free: the gradient's signs are as good as random, and
+		// a branch on them mispredicted so often that this loop took
+		// 40% of an MLP attack's time. ±Step takes the gradient's sign
+		// bit; a zero (or NaN) gradient, which is rare, moves nothing.
+		stepBits := math.Float32bits(p.Step)
+		eps, lo, hi := p.Eps, p.Box.Lo, p.Box.Hi
+		x0, gr = x0[:len(xa)], gr[:len(xa)]
 		for j, v := range xa {
-			d := v + p.Step*sign(gr[j]) - x0[j]
-			xa[j] = p.Box.clamp(x0[j] + min(max(d, -p.Eps), p.Eps))
+			g, o := gr[j], x0[j]
+			delta := math.Float32frombits(stepBits | math.Float32bits(g)&(1<<31))
+			if !(g != 0) || g != g {
+				delta = 0
+			}
+			d := min(max(v+delta-o, -eps), eps)
+			xa[j] = min(max(o+d, lo), hi)
 		}
 	case L2:
 		gn := norm2(gr)
@@ -201,16 +213,6 @@ func (p PGD) randomStart(xa, x0 []float32, i int) {
 			xa[j] = p.Box.clamp(x0[j] + k*xa[j])
 		}
 	}
-}
-
-func sign(v float32) float32 {
-	switch {
-	case v > 0:
-		return 1
-	case v < 0:
-		return -1
-	}
-	return 0
 }
 
 func norm2(v []float32) float32 {

@@ -162,6 +162,7 @@ func Workloads() []Workload {
 		cnnStep(),
 		btStep(),
 		cnnBTStep(),
+		pgdFashion(),
 	}
 }
 
