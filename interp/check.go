@@ -54,6 +54,10 @@ type Binding struct {
 	Stmt *lang.BindStmt
 	Type lang.Type
 	Deps []string // names of the bindings it refers to, sorted
+	// Const is the binding's value when it is a constant (a literal, a
+	// list of constants, arithmetic on params); IsConst says whether it is.
+	Const   any
+	IsConst bool
 }
 
 // Checked is a program that passed the checker: every name resolved, every
@@ -193,7 +197,7 @@ func Check(prog *lang.Program, reg *Registry, cfg Config) (*Checked, error) {
 	out.Bindings = c.order(binds)
 	for _, b := range out.Bindings {
 		if b.Type == nil {
-			b.Type, _, _ = c.expr(b.Stmt.Value)
+			b.Type, b.Const, b.IsConst = c.expr(b.Stmt.Value)
 		}
 	}
 	if raw != nil {
@@ -613,7 +617,7 @@ func (c *checker) ident(e *lang.Ident) (lang.Type, any, bool) {
 			c.diags.Errorf(e.At, "%s is a stage of the pipeline, not a constant", e.Name)
 			return lang.Invalid, nil, false
 		}
-		return b.Type, nil, false
+		return b.Type, b.Const, b.IsConst
 	}
 	if comp, ok := c.reg.Lookup(e.Name); ok {
 		c.diags.Errorf(e.At, "%s is a component: call it, as in %s()", e.Name, comp.Spec.Name)

@@ -23,6 +23,10 @@ import (
 func Register(r *interp.Registry) {
 	interp.Register(r, fgsmDef)
 	interp.Register(r, pgdDef)
+	interp.Register(r, proxLogBarrierDef)
+	interp.Register(r, logBarrierDef)
+	interp.Register(r, greedyL0Def)
+	interp.Register(r, pgdBisectionDef)
 }
 
 // attackType is the static type of every attack.
@@ -32,6 +36,21 @@ var attackType = lang.ObjectOf(lang.KindAttack)
 // the robustness stage checks that it has budgets of that norm.
 func budgetedType(p attack.Norm) *lang.Object {
 	return &lang.Object{Kind: lang.KindAttack, Attrs: map[string]string{"norm": string(p), "budgeted": "true"}}
+}
+
+// minimalType is the static type of a minimal-perturbation attack in
+// norm p.
+func minimalType(p attack.Norm) *lang.Object {
+	return &lang.Object{Kind: lang.KindAttack, Attrs: map[string]string{"norm": string(p)}}
+}
+
+// seedOf returns the seed of an attack: its own, or one derived from the
+// experiment seed and the call's place in the pipeline.
+func seedOf(env *interp.Env, own *int64) uint64 {
+	if own != nil {
+		return uint64(*own)
+	}
+	return uint64(env.Seed())
 }
 
 // NoArgs are the (no) parameters of an attack without settings.
@@ -68,11 +87,7 @@ var pgdDef = interp.Def[PGDArgs]{
 		return budgetedType(attack.Norm(a.Norm)), nil
 	},
 	Build: func(ctx context.Context, env *interp.Env, a *PGDArgs) (interp.Value, error) {
-		seed := uint64(env.Seed())
-		if a.Seed != nil {
-			seed = uint64(*a.Seed)
-		}
 		return &value.Attack{Attack: robustness.PGD{Ball: attack.Norm(a.Norm), Steps: a.Steps, StepFraction: a.Step,
-			RandomStart: a.RandomStart, Seed: seed}}, nil
+			RandomStart: a.RandomStart, Seed: seedOf(env, a.Seed)}}, nil
 	},
 }

@@ -40,6 +40,15 @@
 //     loss and dL/dlogits in one pass into buffers it owns (tensor's SoftMax
 //     and LogSoftMax are numerically wrong in the gorgonia version used).
 //
+// Besides the classifier's Trainer (NewTrainer), NewSSLTrainer minimises a
+// self-supervised loss of several views of each sample, and
+// NewPairedTrainer a PairedLoss of a clean and a perturbed input of each
+// sample, the graph of adversarial training and of the finite-difference
+// input-gradient penalty. Any Trainer may add a Regularizer of the weights
+// (SetRegularizer), such as a Lipschitz bound. InputGradient gives the
+// gradient of a per-sample objective with respect to the inputs, for
+// attacks, from one compiled eval-mode graph reused across steps.
+//
 // Only the subgraph that computes the loss and the weight gradients is
 // compiled, and the optimizers (PyTorch's SGD and Adam) update the weights in
 // one pass per tensor, so a step allocates only the TapeMachine's own small

@@ -39,12 +39,13 @@ type network struct {
 	out  *G.Node   // the output (logits) node
 
 	// Training and input-gradient graphs only.
-	y   []float32      // backing of the bound label tensor (classification)
-	dx  *G.Node        // input-gradient graphs: each row's gradient of its own loss with respect to its input
-	ce  *softmaxCEOp   // the classification loss op, holding the loss of the last run
-	ssl *sslLossOp     // or the self-supervised loss op
-	vgs []G.ValueGrad  // trained weight nodes in Model.Params order; Grad() gives their gradients after a run
-	bns []*batchNormOp // batch norms whose running statistics commit updates
+	y      []float32      // backing of the bound label tensor (classification)
+	dx     *G.Node        // input-gradient graphs: each row's gradient of its own loss with respect to its input
+	ce     *softmaxCEOp   // the classification loss op, holding the loss of the last run
+	ssl    *sslLossOp     // or the self-supervised loss op
+	paired *pairedLossOp  // or the paired loss op
+	vgs    []G.ValueGrad  // trained weight nodes in Model.Params order; Grad() gives their gradients after a run
+	bns    []*batchNormOp // batch norms whose running statistics commit updates
 }
 
 // netSpec says what buildNetwork compiles.
@@ -60,6 +61,10 @@ type netSpec struct {
 	// the groups as views); else the loss is the softmax cross-entropy of
 	// the outputs against labels.
 	ssl *SSLLoss
+	// paired, if set (with groups 2), is the loss of a paired trainer:
+	// the rows are the clean inputs of the samples and then their
+	// perturbed inputs, with one label per sample (see PairedLoss).
+	paired *PairedLoss
 	// inputGrad (with train false) compiles the model in eval mode with
 	// the softmax cross-entropy against labels and, for each row, the
 	// gradient of its own loss with respect to its input (net.dx), not
@@ -205,12 +210,23 @@ func buildNetwork(m *Model, rows int, spec netSpec) (net *network, err error) {
 		net.ssl = newSSLLossOp(ids, *spec.ssl, rows/groups)
 		cost, err = G.ApplyOp(net.ssl, h)
 	} else {
-		net.y = make([]float32, rows)
-		yv := tensor.New(tensor.WithShape(rows), tensor.WithBacking(net.y))
-		y := G.NewVector(g, G.Float32, G.WithShape(rows), G.WithName("y"), G.WithValue(yv))
-		net.ce = newSoftmaxCEOp(ids)
-		net.ce.perSample = spec.inputGrad
-		cost, err = G.ApplyOp(net.ce, h, y)
+		// One label per sample: the two halves of a paired graph share
+		// theirs.
+		samples := rows
+		if spec.paired != nil {
+			samples = rows / groups
+		}
+		net.y = make([]float32, samples)
+		yv := tensor.New(tensor.WithShape(samples), tensor.WithBacking(net.y))
+		y := G.NewVector(g, G.Float32, G.WithShape(samples), G.WithName("y"), G.WithValue(yv))
+		if spec.paired != nil {
+			net.paired = newPairedLossOp(ids, *spec.paired)
+			cost, err = G.ApplyOp(net.paired, h, y)
+		} else {
+			net.ce = newSoftmaxCEOp(ids)
+			net.ce.perSample = spec.inputGrad
+			cost, err = G.ApplyOp(net.ce, h, y)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("backend: loss: %w", err)
@@ -252,6 +268,9 @@ func paramNode(g *G.ExprGraph, name string, shape []int, data []float32) *G.Node
 func (n *network) loss() float64 {
 	if n.ssl != nil {
 		return n.ssl.mean
+	}
+	if n.paired != nil {
+		return n.paired.cost
 	}
 	return n.ce.mean
 }

@@ -109,37 +109,12 @@ func (op *softmaxCEOp) Do(inputs ...G.Value) (v G.Value, err error) {
 			op.rowLoss[i] = float32(l)
 			continue
 		}
-		// Maximum and its position; a NaN in row[0] makes every
-		// comparison false and the NaN reaches the loss below.
-		mx, at := row[0], 0
-		for j, v := range row {
-			if v > mx {
-				mx, at = v, j
-			}
-		}
-		// g holds exp(x_j - max) for now; rest sums it over j != at.
-		var rest float64
-		for j, v := range row {
-			e := math.Exp(float64(v) - float64(mx))
-			g[j] = float32(e)
-			if j != at {
-				rest += e
-			}
-		}
-		l := math.Log1p(rest) + (float64(mx) - float64(row[k]))
+		l, rest, at := ceRowExp(row, k, g)
 		total += l
 		if op.perSample {
 			op.rowLoss[i] = float32(l)
 		}
-		scale := gradScale / (1 + rest)
-		for j := range g {
-			g[j] = float32(float64(g[j]) * scale)
-		}
-		if k == at {
-			g[k] = float32(-rest * scale) // p_k - 1 without cancellation
-		} else {
-			g[k] = float32(float64(g[k]) - gradScale)
-		}
+		ceRowScale(g, k, at, rest, gradScale)
 	}
 	op.mean = total * invN
 	op.loss = G.F32(op.mean)
@@ -152,7 +127,7 @@ func (op *softmaxCEOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, e
 	if len(inputs) != 2 {
 		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
 	}
-	gop := &softmaxCEGradOp{opID: op.ids.next("softmax-ce-grad"), fwd: op, shape: inputs[0].Shape().Clone()}
+	gop := &lossGradOp{opID: op.ids.next("softmax-ce-grad"), grad: &op.grad, shape: inputs[0].Shape().Clone()}
 	d, err := G.ApplyOp(gop, output, grad)
 	if err != nil {
 		return nil, op.errorf("building gradient: %w", err)
@@ -160,28 +135,30 @@ func (op *softmaxCEOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, e
 	return G.Nodes{d, nil}, nil
 }
 
-// softmaxCEGradOp hands out the gradient its softmaxCEOp computed, scaled by
-// the incoming gradient when that is not 1. Its inputs are the loss node (so
-// that it runs after the forward op) and the incoming gradient.
-type softmaxCEGradOp struct {
+// lossGradOp hands out the gradient a fused loss op (softmaxCEOp,
+// sslLossOp, pairedLossOp) computed into its buffer in the forward pass,
+// scaled by the incoming gradient when that is not 1. Its inputs are the
+// loss node (so that it runs after the forward op) and the incoming
+// gradient.
+type lossGradOp struct {
 	opID
-	fwd   *softmaxCEOp
+	grad  *buffer // the forward op's gradient buffer
 	shape tensor.Shape
 }
 
-func (op *softmaxCEGradOp) Arity() int           { return 2 }
-func (op *softmaxCEGradOp) OverwritesInput() int { return -1 }
+func (op *lossGradOp) Arity() int           { return 2 }
+func (op *lossGradOp) OverwritesInput() int { return -1 }
 
-func (op *softmaxCEGradOp) Type() hm.Type {
+func (op *lossGradOp) Type() hm.Type {
 	a := hm.TypeVariable('a')
 	return hm.NewFnType(a, a, G.TensorType{Dims: 2, Of: a})
 }
 
-func (op *softmaxCEGradOp) InferShape(inputs ...G.DimSizer) (tensor.Shape, error) {
+func (op *lossGradOp) InferShape(inputs ...G.DimSizer) (tensor.Shape, error) {
 	return op.shape.Clone(), nil
 }
 
-func (op *softmaxCEGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
+func (op *lossGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	defer op.recoverInto(&err)
 	if len(inputs) != 2 {
 		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
@@ -190,7 +167,7 @@ func (op *softmaxCEGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	if err != nil {
 		return nil, op.errorf("incoming gradient: %w", err)
 	}
-	d := op.fwd.grad.t
+	d := op.grad.t
 	if d == nil || !d.Shape().Eq(op.shape) {
 		return nil, op.errorf("the forward op has not run")
 	}
@@ -201,4 +178,48 @@ func (op *softmaxCEGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
 		}
 	}
 	return d, nil
+}
+
+// ceRowExp computes the softmax cross-entropy of one row of logits against
+// class k in float64 (for softmaxCEOp and pairedLossOp): shifted by the row's maximum
+// (at its first position at), with the log-sum-exp max + log1p(rest), rest
+// the sum of exp(x_j − max) over j ≠ at. It leaves exp(x_j − max), rounded
+// to float32, in g for ceRowScale, and returns the loss, rest and at.
+func ceRowExp(row []float32, k int, g []float32) (loss, rest float64, at int) {
+	g = g[:len(row)]
+	// A NaN in row[0] makes every comparison false and the NaN reaches
+	// the loss.
+	mx := row[0]
+	for j, v := range row {
+		if v > mx {
+			mx, at = v, j
+		}
+	}
+	for j, v := range row {
+		e := math.Exp(float64(v) - float64(mx))
+		g[j] = float32(e)
+		if j != at {
+			rest += e
+		}
+	}
+	return math.Log1p(rest) + (float64(mx) - float64(row[k])), rest, at
+}
+
+// ceRowScale turns the exponentials ceRowExp left in g into
+// coef·(softmax − onehot(k)) in float32, with p_k − 1 computed as −rest/(1+rest) when k is the
+// maximum. A zero coef gives zeros, even for non-finite logits.
+func ceRowScale(g []float32, k, at int, rest, coef float64) {
+	if coef == 0 {
+		clear(g)
+		return
+	}
+	scale := coef / (1 + rest)
+	for j := range g {
+		g[j] = float32(float64(g[j]) * scale)
+	}
+	if k == at {
+		g[k] = float32(-rest * scale)
+	} else {
+		g[k] = float32(float64(g[k]) - coef)
+	}
 }

@@ -82,53 +82,10 @@ func (op *sslLossOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, err
 	if len(inputs) != 1 {
 		return nil, op.errorf("want 1 input, got %d", len(inputs))
 	}
-	gop := &sslLossGradOp{opID: op.ids.next("ssl-grad"), fwd: op, shape: inputs[0].Shape().Clone()}
+	gop := &lossGradOp{opID: op.ids.next("ssl-grad"), grad: &op.grad, shape: inputs[0].Shape().Clone()}
 	d, err := G.ApplyOp(gop, output, grad)
 	if err != nil {
 		return nil, op.errorf("building gradient: %w", err)
 	}
 	return G.Nodes{d}, nil
-}
-
-// sslLossGradOp hands out the gradient its sslLossOp computed, scaled by
-// the incoming gradient when that is not 1. Its inputs are the loss node
-// (so that it runs after the forward op) and the incoming gradient.
-type sslLossGradOp struct {
-	opID
-	fwd   *sslLossOp
-	shape tensor.Shape
-}
-
-func (op *sslLossGradOp) Arity() int           { return 2 }
-func (op *sslLossGradOp) OverwritesInput() int { return -1 }
-
-func (op *sslLossGradOp) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(a, a, G.TensorType{Dims: 2, Of: a})
-}
-
-func (op *sslLossGradOp) InferShape(inputs ...G.DimSizer) (tensor.Shape, error) {
-	return op.shape.Clone(), nil
-}
-
-func (op *sslLossGradOp) Do(inputs ...G.Value) (v G.Value, err error) {
-	defer op.recoverInto(&err)
-	if len(inputs) != 2 {
-		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
-	}
-	s, err := scalar(inputs[1])
-	if err != nil {
-		return nil, op.errorf("incoming gradient: %w", err)
-	}
-	d := op.fwd.grad.t
-	if d == nil || !d.Shape().Eq(op.shape) {
-		return nil, op.errorf("the forward op has not run")
-	}
-	if s != 1 {
-		g := d.Float32s()
-		for i := range g {
-			g[i] *= float32(s)
-		}
-	}
-	return d, nil
 }

@@ -162,7 +162,7 @@ func TestSoftmaxCEOpDirect(t *testing.T) {
 		t.Errorf("loss = %v (float64 %v), want %v", got, op.mean, want)
 	}
 	// An incoming gradient other than 1 scales the gradient.
-	gop := &softmaxCEGradOp{opID: opID{name: "test"}, fwd: op, shape: tensor.Shape{2, 2}}
+	gop := &lossGradOp{opID: opID{name: "test"}, grad: &op.grad, shape: tensor.Shape{2, 2}}
 	two := G.F32(2)
 	d, err := gop.Do(v, &two)
 	if err != nil {

@@ -30,11 +30,16 @@ const maxBatch = 1 << 24
 // or changed by others during a Step.
 //
 // A Trainer made by NewSSLTrainer minimises a self-supervised loss of the
-// outputs of several views of each sample instead (StepViews).
+// outputs of several views of each sample instead (StepViews), and one made
+// by NewPairedTrainer a loss of the outputs of a clean and a perturbed input
+// of each sample (StepPair).
+//
+// Any Trainer may add a regulariser of the weights to its loss
+// (SetRegularizer).
 type Trainer struct {
 	model       *Model
 	spec        netSpec // what its graphs compute
-	views       int     // rows per sample: 1, or the views of an SSL trainer
+	views       int     // rows per sample: 1, the views of an SSL trainer, or 2 for a paired one
 	batch       int
 	in, classes int
 	solver      solver
@@ -42,6 +47,15 @@ type Trainer struct {
 	tail        *network // graph for the most recent batch size below batch, or nil
 	steps       int
 	closed      bool
+
+	// The regulariser (nil for none), the trained tensors it is given
+	// (Model.Params without buffers) and the slice handing it the
+	// gradients, refilled each step.
+	reg       Regularizer
+	regParams []Tensor
+	regGrads  [][]float32
+
+	parts PairedParts // of the last loss a paired trainer computed
 }
 
 // NewTrainer returns a Trainer that updates m's weights in place with opt,
@@ -92,8 +106,11 @@ func NewTrainer(m *Model, opt Optimizer, batch int) (t *Trainer, err error) {
 // statistics).
 func (t *Trainer) Step(ctx context.Context, x []float32, y []int32) (loss float64, err error) {
 	defer recoverAPI("step", &err)
-	if t.spec.ssl != nil {
+	switch {
+	case t.spec.ssl != nil:
 		return 0, errors.New("backend: step: a self-supervised trainer takes views (StepViews), not labels")
+	case t.spec.paired != nil:
+		return 0, errors.New("backend: step: a paired trainer takes clean and perturbed inputs (StepPair), not one batch")
 	}
 	if err := t.ready(ctx); err != nil {
 		return 0, err
@@ -132,15 +149,32 @@ func (t *Trainer) ready(ctx context.Context) error {
 	return nil
 }
 
-// update runs net on the inputs copied into it and, if the loss is
-// finite, updates the weights and the batch norms' running statistics.
+// update runs net on the inputs copied into it, adds the regulariser's
+// penalty and gradient if there is one and, if the loss is finite, updates
+// the weights and the batch norms' running statistics.
 func (t *Trainer) update(net *network, n int) (loss float64, err error) {
 	if err := net.run(); err != nil {
 		return 0, fmt.Errorf("backend: step: %w", err)
 	}
 	loss = net.loss()
+	if net.paired != nil {
+		t.parts = net.paired.parts
+	}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, fmt.Errorf("%w (%v, batch of %d samples)", ErrNonFinite, loss, n)
+	}
+	if t.reg != nil {
+		penalty, err := t.regularize(net)
+		if err != nil {
+			return loss, err
+		}
+		if net.paired != nil {
+			t.parts.Regularizer = penalty
+		}
+		loss += penalty
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return loss, fmt.Errorf("%w (%v with the regularizer's penalty %v, batch of %d samples)", ErrNonFinite, loss, penalty, n)
+		}
 	}
 	if err := t.solver.Step(net.vgs); err != nil {
 		return loss, err
@@ -228,8 +262,9 @@ func NewSSLTrainer(m *Model, opt Optimizer, batch int, loss SSLLoss) (t *Trainer
 	}, nil
 }
 
-// Views returns the number of views per sample of a self-supervised
-// trainer, 1 for a classifier's.
+// Views returns the number of input rows per sample: the views of a
+// self-supervised trainer, 2 (clean and perturbed) for a paired one and 1
+// for a classifier's.
 func (t *Trainer) Views() int { return t.views }
 
 // StepViews trains a self-supervised trainer on one batch of n samples,
@@ -240,7 +275,10 @@ func (t *Trainer) Views() int { return t.views }
 // computed before the update, with Step's errors.
 func (t *Trainer) StepViews(ctx context.Context, x []float32, n int) (loss float64, err error) {
 	defer recoverAPI("step", &err)
-	if t.spec.ssl == nil {
+	switch {
+	case t.spec.paired != nil:
+		return 0, errors.New("backend: step: a paired trainer takes clean and perturbed inputs (StepPair), not views")
+	case t.spec.ssl == nil:
 		return 0, errors.New("backend: step: a classification trainer takes labels (Step), not views")
 	}
 	if err := t.ready(ctx); err != nil {

@@ -19,6 +19,9 @@ func Register(r *interp.Registry) {
 	interp.Register(r, barlowTwinsDef)
 	interp.Register(r, vicregDef)
 	interp.Register(r, orthogonalityDef)
+	interp.Register(r, adversarialDef)
+	interp.Register(r, gradientPenaltyDef)
+	interp.Register(r, lipschitzDef)
 	r.RegisterSum(lang.KindLoss, func(terms []interp.Term) (interp.Value, error) {
 		out := &value.Loss{}
 		for _, t := range terms {
@@ -27,7 +30,8 @@ func Register(r *interp.Registry) {
 				return nil, fmt.Errorf("internal error: %T is not a loss", t.Value)
 			}
 			for _, lt := range l.Terms {
-				out.Terms = append(out.Terms, value.LossTerm{Name: lt.Name, Weight: t.Weight * lt.Weight, SSL: lt.SSL, Beta: lt.Beta})
+				lt.Weight *= t.Weight
+				out.Terms = append(out.Terms, lt)
 			}
 		}
 		return out, nil

@@ -3,6 +3,7 @@ package robustness
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/mlpipe/mlpipe/stdlib/attack"
 )
@@ -50,4 +51,212 @@ func (p PGD) Perturb(ctx context.Context, c attack.Classifier, x []float32, y []
 	a := attack.PGD{Norm: p.Ball, Eps: float32(eps), Step: float32(p.StepFraction * eps), Steps: p.Steps,
 		RandomStart: p.RandomStart, Seed: p.Seed, Box: box}
 	return a.Run(ctx, c, x, y, c.Inputs())
+}
+
+// MinimalAttack is a minimal-perturbation attack of package attack as an
+// entry of a battery: Run attacks the samples inside box and returns its
+// verified points (attack.Result), which the battery verifies again and
+// measures in every norm.
+type MinimalAttack struct {
+	// Label names the attack in tables.
+	Label string
+	// Of is the norm the attack minimises.
+	Of attack.Norm
+	// Run attacks the samples x with labels y inside box.
+	Run func(ctx context.Context, c attack.Classifier, x []float32, y []int32, box attack.Box) (*attack.Result, error)
+}
+
+// Name implements Attack.
+func (m MinimalAttack) Name() string { return m.Label }
+
+// Norm implements Attack.
+func (m MinimalAttack) Norm() attack.Norm { return m.Of }
+
+// Minimize implements Minimal.
+func (m MinimalAttack) Minimize(ctx context.Context, c attack.Classifier, x []float32, y []int32, box attack.Box) ([]float32, []bool, error) {
+	r, err := m.Run(ctx, c, x, y, box)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.Adv, r.Success, nil
+}
+
+// Starts chooses where a barrier attack starts.
+type Starts string
+
+// The starts of barrier attacks.
+const (
+	// GaussianStarts are the reference's: Gaussian noise of growing
+	// scale around each input until it is misclassified.
+	GaussianStarts Starts = "gaussian"
+	// PGDStarts are the points of a baseline attack in the barrier's
+	// norm, which the barrier attack then shrinks: PGD with a bisection
+	// on its budget for l2 and l∞ (l2 for l1), the greedy search for l0.
+	PGDStarts Starts = "pgd"
+)
+
+// ProxLogBarrier returns the ProxLogBarrier attack a, started from
+// starts, as a battery entry; the battery's box replaces a.Box. Samples
+// whose start fails are attacked again from a natural image of another
+// class (see withNaturalStarts).
+func ProxLogBarrier(a attack.ProxLogBarrier, starts Starts) MinimalAttack {
+	return barrierEntry("proxlogbarrier", a.Norm, starts, func(box attack.Box) barrierRun {
+		a.Box = box
+		return a.RunFrom
+	})
+}
+
+// LogBarrier returns the LogBarrier attack a, started from starts, as a
+// battery entry; the battery's box replaces a.Box. Samples whose start
+// fails are attacked again from a natural image of another class (see
+// withNaturalStarts).
+func LogBarrier(a attack.LogBarrier, starts Starts) MinimalAttack {
+	return barrierEntry("logbarrier", a.Norm, starts, func(box attack.Box) barrierRun {
+		a.Box = box
+		return a.RunFrom
+	})
+}
+
+// barrierEntry is the battery entry of a barrier attack in norm whose
+// RunFrom, for a box, run returns.
+func barrierEntry(name string, norm attack.Norm, starts Starts, run func(attack.Box) barrierRun) MinimalAttack {
+	label := name + " " + string(norm)
+	if starts == PGDStarts {
+		label += " from pgd"
+	}
+	return MinimalAttack{Label: label, Of: norm,
+		Run: func(ctx context.Context, c attack.Classifier, x []float32, y []int32, box attack.Box) (*attack.Result, error) {
+			var start []float32
+			if starts == PGDStarts {
+				base, err := baseline(ctx, c, x, y, norm, box)
+				if err != nil {
+					return nil, err
+				}
+				start = base.Adv // NaN rows for failures: not misclassified, so Gaussian starts
+			}
+			return withNaturalStarts(ctx, c, x, y, start, run(box))
+		}}
+}
+
+// baseline runs the baseline attack of norm whose points PGDStarts
+// start from.
+func baseline(ctx context.Context, c attack.Classifier, x []float32, y []int32, norm attack.Norm, box attack.Box) (*attack.Result, error) {
+	if norm == attack.L0 {
+		g := attack.NewGreedyL0()
+		g.Box = box
+		return g.Run(ctx, c, x, y)
+	}
+	if norm == attack.L1 {
+		norm = attack.L2
+	}
+	b := attack.NewBisect(norm)
+	b.Box = box
+	r, err := b.Run(ctx, c, x, y)
+	if err != nil {
+		return nil, err
+	}
+	return &r.Result, nil
+}
+
+// GreedyL0 returns the greedy l0 baseline a as a battery entry; the
+// battery's box replaces a.Box.
+func GreedyL0(a attack.GreedyL0) MinimalAttack {
+	return MinimalAttack{Label: "greedy l0", Of: attack.L0,
+		Run: func(ctx context.Context, c attack.Classifier, x []float32, y []int32, box attack.Box) (*attack.Result, error) {
+			a.Box = box
+			return a.Run(ctx, c, x, y)
+		}}
+}
+
+// Bisect returns PGD with a per-input bisection on its budget, a, as a
+// battery entry; the battery's box replaces a.Box.
+func Bisect(a attack.Bisect) MinimalAttack {
+	return MinimalAttack{Label: fmt.Sprintf("pgd-%d bisection %s", a.Steps, a.Norm), Of: a.Norm,
+		Run: func(ctx context.Context, c attack.Classifier, x []float32, y []int32, box attack.Box) (*attack.Result, error) {
+			a.Box = box
+			r, err := a.Run(ctx, c, x, y)
+			if err != nil {
+				return nil, err
+			}
+			return &r.Result, nil
+		}}
+}
+
+// barrierRun is the RunFrom method of a barrier attack.
+type barrierRun func(ctx context.Context, c attack.Classifier, x []float32, y []int32, start []float32) (*attack.Result, error)
+
+// withNaturalStarts runs a barrier attack from start (nil: its Gaussian
+// initialisation; a sample whose start is not misclassified gets it too)
+// and then, for the samples it failed on (those whose initialisation found
+// no misclassified point), once more from the nearest other sample in l2
+// that the classifier assigns to another class than the sample's label: a
+// natural image of another class, the "safety" initialisation of the
+// reference driver of ProxLogBarrier. A sample with no such other sample
+// stays a failure.
+func withNaturalStarts(ctx context.Context, c attack.Classifier, x []float32, y []int32, start []float32, run barrierRun) (*attack.Result, error) {
+	r, err := run(ctx, c, x, y, start)
+	if err != nil {
+		return nil, err
+	}
+	var failed []int
+	for i, ok := range r.Success {
+		if !ok && !r.Clean[i] {
+			failed = append(failed, i)
+		}
+	}
+	if len(failed) == 0 {
+		return r, nil
+	}
+	_, logits, err := classify(ctx, c, x, y)
+	if err != nil {
+		return nil, err
+	}
+	in, k := c.Inputs(), c.Classes()
+	pred := make([]int, len(y))
+	for i := range y {
+		pred[i] = argmax(logits[i*k : (i+1)*k])
+	}
+	var fx []float32
+	var fy []int32
+	var natural []float32
+	var rows []int
+	for _, i := range failed {
+		xi := x[i*in : (i+1)*in]
+		best, bestD := -1, math.Inf(1)
+		for j := range y {
+			if pred[j] == int(y[i]) {
+				continue
+			}
+			var d float64
+			for t, v := range x[j*in : (j+1)*in] {
+				e := float64(v) - float64(xi[t])
+				d += e * e
+			}
+			if d < bestD {
+				best, bestD = j, d
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		rows = append(rows, i)
+		fx = append(fx, xi...)
+		fy = append(fy, y[i])
+		natural = append(natural, x[best*in:(best+1)*in]...)
+	}
+	if len(rows) == 0 {
+		return r, nil
+	}
+	again, err := run(ctx, c, fx, fy, natural)
+	if err != nil {
+		return nil, err
+	}
+	for q, i := range rows {
+		if !again.Success[q] {
+			continue
+		}
+		copy(r.Adv[i*in:(i+1)*in], again.Adv[q*in:(q+1)*in])
+		r.Success[i], r.Dist[i], r.All[i] = true, again.Dist[q], again.All[q]
+	}
+	return r, nil
 }

@@ -29,41 +29,6 @@ import (
 	"github.com/mlpipe/mlpipe/stdlib/attack"
 )
 
-// Norms lists the norms the battery measures perturbations in, in the
-// order of Distances.
-var Norms = [4]attack.Norm{"l0", "l1", attack.L2, attack.Linf}
-
-// normIndex returns the position of p in Norms, or -1.
-func normIndex(p attack.Norm) int {
-	for i, n := range Norms {
-		if n == p {
-			return i
-		}
-	}
-	return -1
-}
-
-// Distances holds a perturbation's size in each of Norms: the number of
-// changed values, and its l1, l2 and l∞ norms.
-type Distances [4]float64
-
-// Measure returns the distances between a and b.
-func Measure(a, b []float32) Distances {
-	var d Distances
-	var l2 float64
-	for i, v := range a {
-		x := math.Abs(float64(v) - float64(b[i]))
-		if x > 0 {
-			d[0]++
-		}
-		d[1] += x
-		l2 += x * x
-		d[3] = max(d[3], x)
-	}
-	d[2] = math.Sqrt(l2)
-	return d
-}
-
 // An Attack is one entry of a battery: either a Budgeted attack, run once
 // for each budget of its norm, or a Minimal one, run once, which looks for
 // the smallest perturbation that changes each input's class.
@@ -141,7 +106,7 @@ func (c *Config) check() error {
 		return err
 	}
 	for p, bs := range c.Budgets {
-		if normIndex(p) < 0 {
+		if p.Index() < 0 {
 			return fmt.Errorf("budgets for unknown norm %q", p)
 		}
 		for _, b := range bs {
@@ -151,7 +116,7 @@ func (c *Config) check() error {
 		}
 	}
 	for _, a := range c.Attacks {
-		if normIndex(a.Norm()) < 0 {
+		if a.Norm().Index() < 0 {
 			return fmt.Errorf("attack %s: unknown norm %q", a.Name(), a.Norm())
 		}
 		switch a.(type) {
@@ -176,11 +141,11 @@ type AttackResult struct {
 	// budget of norm p (Config.Budgets order), counting its verified
 	// points in every norm.
 	Robust map[attack.Norm][]float64
-	// Nearest[i][k] is the smallest size in norm Norms[k] of the
+	// Nearest[i][k] is the smallest size in norm attack.Norms[k] of the
 	// verified adversarial points the attack found for input i (the
 	// nearest point may differ from norm to norm): 0 for an input the
 	// model misclassifies, +Inf when none was found.
-	Nearest []Distances
+	Nearest []attack.Distances
 	// Found is the fraction of correctly classified inputs for which the
 	// attack found a verified adversarial point (at any budget).
 	Found float64
@@ -220,14 +185,14 @@ type Result struct {
 func (r *Result) Median(p attack.Norm) float64 { return median(r.WorstNearest[p]) }
 
 // MedianOf is Median for one attack's own norm (its Nearest in that norm).
-func (a *AttackResult) MedianOf() float64 { return median(a.column(normIndex(a.Norm))) }
+func (a *AttackResult) MedianOf() float64 { return median(a.column(a.Norm.Index())) }
 
 // MeanFound returns the mean of one attack's minimal perturbation in its
 // norm over the inputs it broke, and NaN if it broke none.
 func (a *AttackResult) MeanFound() float64 {
 	var s float64
 	n := 0
-	for _, d := range a.column(normIndex(a.Norm)) {
+	for _, d := range a.column(a.Norm.Index()) {
 		if d > 0 && !math.IsInf(d, 1) {
 			s += d
 			n++
@@ -306,7 +271,7 @@ func Evaluate(ctx context.Context, c attack.Classifier, x []float32, y []int32, 
 	// The worst case over the battery, per norm, and which attack it
 	// rests on.
 	for p, budgets := range cfg.Budgets {
-		k := normIndex(p)
+		k := p.Index()
 		wn := make([]float64, n)
 		for i := range wn {
 			wn[i] = math.Inf(1)
@@ -409,11 +374,11 @@ func argmax(row []float32) int {
 // adversarial point.
 func runAttack(ctx context.Context, c attack.Classifier, x []float32, y []int32, correct []bool, a Attack, cfg Config) (*AttackResult, error) {
 	n, in := len(y), c.Inputs()
-	own := normIndex(a.Norm())
-	ar := &AttackResult{Name: a.Name(), Norm: a.Norm(), Nearest: make([]Distances, n), Robust: map[attack.Norm][]float64{}}
+	own := a.Norm().Index()
+	ar := &AttackResult{Name: a.Name(), Norm: a.Norm(), Nearest: make([]attack.Distances, n), Robust: map[attack.Norm][]float64{}}
 	for i := range ar.Nearest {
 		if correct[i] {
-			ar.Nearest[i] = Distances{math.Inf(1), math.Inf(1), math.Inf(1), math.Inf(1)}
+			ar.Nearest[i] = attack.Distances{math.Inf(1), math.Inf(1), math.Inf(1), math.Inf(1)}
 		}
 	}
 	start := time.Now()
@@ -436,7 +401,7 @@ func runAttack(ctx context.Context, c attack.Classifier, x []float32, y []int32,
 				continue
 			}
 			xi, ai := x[i*in:(i+1)*in], adv[i*in:(i+1)*in]
-			d := Measure(ai, xi)
+			d := attack.Measure(ai, xi)
 			if d[0] == 0 { // the input itself: nothing found
 				continue
 			}
@@ -496,7 +461,7 @@ func runAttack(ctx context.Context, c attack.Classifier, x []float32, y []int32,
 		ar.Found = float64(broken) / float64(nCorrect)
 	}
 	for p, budgets := range cfg.Budgets {
-		k := normIndex(p)
+		k := p.Index()
 		acc := make([]float64, len(budgets))
 		for bi, b := range budgets {
 			m := 0

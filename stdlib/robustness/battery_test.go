@@ -253,7 +253,7 @@ func TestBatteryErrors(t *testing.T) {
 }
 
 func TestMeasureAndMedian(t *testing.T) {
-	d := Measure([]float32{1, 0.5, 0.25}, []float32{1, 0, 1})
+	d := attack.Measure([]float32{1, 0.5, 0.25}, []float32{1, 0, 1})
 	near(t, "distances", d[:], []float64{2, 1.25, math.Sqrt(0.25 + 0.5625), 0.75})
 	for _, tc := range []struct {
 		v    []float64

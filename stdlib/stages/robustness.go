@@ -3,6 +3,7 @@ package stages
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/mlpipe/mlpipe/lang"
 	"github.com/mlpipe/mlpipe/stdlib/attack"
 	"github.com/mlpipe/mlpipe/stdlib/backend"
+	"github.com/mlpipe/mlpipe/stdlib/certify"
 	"github.com/mlpipe/mlpipe/stdlib/robustness"
 	"github.com/mlpipe/mlpipe/stdlib/value"
 )
@@ -34,10 +36,11 @@ type RobustnessArgs struct {
 	Samples int            `mlp:"samples" doc:"Attack the first this many samples of the split (all if fewer); 0: all." range:"[0,inf)"`
 	Range   []float64      `mlp:"range" doc:"The valid range [low, high] of every input value; attacks stay inside it."`
 	Batch   int            `mlp:"batch" doc:"Samples per attack step (affects speed and memory only)." range:"[1,inf)"`
+	Certify bool           `mlp:"certify" doc:"Also report certified accuracy at the l2, l∞ and l1 budgets: an input is certified at a budget when its logit margin exceeds √2·L times the budget (in l2; l∞ budgets count √n times, l1 once), L the product of the layers' spectral norms, an upper bound on the model's Lipschitz constant computed with gonum. Models with layers that have no bound are reported without certificates."`
 }
 
 // robustnessNorms are the budget parameters, in the order tables show them.
-var robustnessNorms = []attack.Norm{attack.Linf, attack.L2, "l1", "l0"}
+var robustnessNorms = []attack.Norm{attack.Linf, attack.L2, attack.L1, attack.L0}
 
 func (a *RobustnessArgs) budgets() map[attack.Norm][]float64 {
 	b := map[attack.Norm][]float64{}
@@ -74,7 +77,11 @@ func robustnessFields(budgets map[attack.Norm][]float64) []lang.Field {
 		fields = append(fields,
 			lang.Field{Name: "robust_" + string(p), Type: lang.Float, Doc: fmt.Sprintf("Worst-case robust accuracy over the battery at the largest %s budget.", p)},
 			lang.Field{Name: "median_" + string(p), Type: lang.Float, Doc: fmt.Sprintf("Median over the samples of the smallest verified %s perturbation any attack found (0 for a misclassified sample; +Inf, written null, where more than half were not broken).", p)})
+		if p != attack.L0 {
+			fields = append(fields, lang.Field{Name: "certified_" + string(p), Type: lang.Float, Doc: fmt.Sprintf("Certified accuracy at the largest %s budget, from the model's Lipschitz bound (NaN, written null, with certify: false or for a model without a bound).", p)})
+		}
 	}
+	fields = append(fields, lang.Field{Name: "lipschitz_bound", Type: lang.Float, Doc: "The upper bound on the l2 Lipschitz constant of the model's logits that the certificates use (NaN, written null, without certificates)."})
 	return fields
 }
 
@@ -86,7 +93,7 @@ var robustnessDef = interp.Def[RobustnessArgs]{
 		"Writes STAGE.md (the tables), STAGE.csv (robust accuracy by attack, norm and budget), STAGE_minimal.csv (per attack: inputs broken, median and mean perturbation, seconds) and STAGE_NORM.png (robust accuracy against budget) to the run's output directory.",
 	Example:  "rob = robustness(fit.model, data.test, attacks: [fgsm(), pgd(steps: 10)], linf: [0.05, 0.1])",
 	Result:   &lang.Object{Kind: lang.KindMetrics, Fields: robustnessFields(nil)},
-	Defaults: RobustnessArgs{Linf: []float64{0.05, 0.1}, Range: []float64{0, 1}, Batch: 1000},
+	Defaults: RobustnessArgs{Linf: []float64{0.05, 0.1}, Range: []float64{0, 1}, Batch: 1000, Certify: true},
 	Infer: func(a *RobustnessArgs) (lang.Type, error) {
 		if err := checkShape("model", a.Model, a.Data); err != nil {
 			return nil, err
@@ -110,7 +117,7 @@ var robustnessDef = interp.Def[RobustnessArgs]{
 		return &lang.Object{Kind: lang.KindMetrics, Fields: robustnessFields(a.budgets())}, nil
 	},
 	Build:   runRobustness,
-	Version: 1,
+	Version: 2,
 }
 
 func (a *RobustnessArgs) box() (attack.Box, error) {
@@ -160,6 +167,30 @@ func runRobustness(ctx context.Context, env *interp.Env, a *RobustnessArgs) (int
 	for _, v := range a.Attacks {
 		cfg.Attacks = append(cfg.Attacks, v.(*value.Attack).Attack)
 	}
+	lip := math.NaN()
+	if a.Certify {
+		l, err := certify.Bound(model.Weights)
+		switch {
+		case errors.Is(err, certify.ErrUnsupported):
+			env.Logf("no certificates: %v", err)
+		case err != nil:
+			return nil, fmt.Errorf("lipschitz bound: %w", err)
+		case !(l.Bound > 0):
+			env.Logf("no certificates: the model's Lipschitz bound is %v", l.Bound)
+		default:
+			lip = l.Bound
+			for _, p := range []attack.Norm{attack.Linf, attack.L2, attack.L1} {
+				if len(cfg.Budgets[p]) == 0 {
+					continue
+				}
+				c, err := certify.NewCertifier(l, p, f)
+				if err != nil {
+					return nil, fmt.Errorf("certificates: %w", err)
+				}
+				cfg.Certifiers = append(cfg.Certifiers, c)
+			}
+		}
+	}
 	progress := env.Progress(int64(cfg.Runs()), "attack run")
 	cfg.Progress = progress
 	res, err := robustness.Evaluate(ctx, ig, x, y, cfg)
@@ -174,11 +205,18 @@ func runRobustness(ctx context.Context, env *interp.Env, a *RobustnessArgs) (int
 	}
 	out.Values["clean_accuracy"] = res.CleanAccuracy
 	out.Values["robust_accuracy"] = headline(res)
+	out.Values["lipschitz_bound"] = lip
 	for p, bs := range cfg.Budgets {
 		out.Values["robust_"+string(p)] = res.Worst[p][len(bs)-1]
 		out.Values["median_"+string(p)] = res.Median(p)
+		if p != attack.L0 {
+			out.Values["certified_"+string(p)] = math.NaN()
+			if cs, ok := res.Certified[p]; ok {
+				out.Values["certified_"+string(p)] = cs[len(bs)-1]
+			}
+		}
 	}
-	md := robustnessMarkdown(res, cfg.Budgets)
+	md := robustnessMarkdown(res, cfg.Budgets, lip)
 	if _, err := env.Stdout().Write([]byte(md)); err != nil {
 		return nil, err
 	}
@@ -235,9 +273,12 @@ func formatDist(d float64) string {
 // robustnessMarkdown lays out the battery's result: per norm, robust
 // accuracy by budget for each attack and the worst case; then the minimal
 // perturbations.
-func robustnessMarkdown(res *robustness.Result, budgets map[attack.Norm][]float64) string {
+func robustnessMarkdown(res *robustness.Result, budgets map[attack.Norm][]float64, lip float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Robustness on %d samples, clean accuracy %.4f; worst case over the battery per input.\n", res.Samples, res.CleanAccuracy)
+	if !math.IsNaN(lip) {
+		fmt.Fprintf(&b, "Certified: no perturbation within the budget can change the class, from the Lipschitz bound L = %.4g of the logits (l2).\n", lip)
+	}
 	for _, p := range robustnessNorms {
 		bs, ok := budgets[p]
 		if !ok {
@@ -247,14 +288,25 @@ func robustnessMarkdown(res *robustness.Result, budgets map[attack.Norm][]float6
 		for _, ar := range res.Attacks {
 			fmt.Fprintf(&b, " %s |", ar.Name)
 		}
-		b.WriteString(" **worst case** | decided by |\n|---|")
-		b.WriteString(strings.Repeat("---|", len(res.Attacks)+2) + "\n")
+		cs, certified := res.Certified[p]
+		b.WriteString(" **worst case** |")
+		cols := len(res.Attacks) + 2
+		if certified {
+			b.WriteString(" certified |")
+			cols++
+		}
+		b.WriteString(" decided by |\n|---|")
+		b.WriteString(strings.Repeat("---|", cols) + "\n")
 		for k, bud := range bs {
 			fmt.Fprintf(&b, "| %s |", formatBudget(bud))
 			for _, ar := range res.Attacks {
 				fmt.Fprintf(&b, " %.4f |", ar.Robust[p][k])
 			}
-			fmt.Fprintf(&b, " **%.4f** | %s |\n", res.Worst[p][k], decidedBy(res, p, k))
+			fmt.Fprintf(&b, " **%.4f** |", res.Worst[p][k])
+			if certified {
+				fmt.Fprintf(&b, " %.4f |", cs[k])
+			}
+			fmt.Fprintf(&b, " %s |\n", decidedBy(res, p, k))
 		}
 	}
 	b.WriteString("\nPerturbation sizes in each attack's own norm. For an attack within a budget they are those of the points it found at the listed budgets: an upper bound on the minimal perturbation, on the budget grid. Broken: the fraction of correctly classified samples with a verified adversarial point; rejected: points that failed verification.\n")
@@ -296,6 +348,9 @@ func robustnessCSV(res *robustness.Result, budgets map[attack.Norm][]float64) []
 				fmt.Fprintf(&b, "%s,%s,%s,%.6f\n", csvField(ar.Name), p, formatBudget(bud), ar.Robust[p][k])
 			}
 			fmt.Fprintf(&b, "worst case,%s,%s,%.6f\n", p, formatBudget(bud), res.Worst[p][k])
+			if cs, ok := res.Certified[p]; ok {
+				fmt.Fprintf(&b, "certified,%s,%s,%.6f\n", p, formatBudget(bud), cs[k])
+			}
 		}
 	}
 	return b.Bytes()
@@ -350,6 +405,15 @@ func robustnessPlot(res *robustness.Result, p attack.Norm) ([]byte, error) {
 	worst.Width, points.Shape = vg.Points(2.5), draw.BoxGlyph{}
 	pl.Add(worst, points)
 	pl.Legend.Add("worst case", worst, points)
+	if cs, ok := res.Certified[p]; ok {
+		cert, err := plotter.NewLine(line(cs))
+		if err != nil {
+			return nil, err
+		}
+		cert.Width, cert.Dashes = vg.Points(2), []vg.Length{vg.Points(4), vg.Points(3)}
+		pl.Add(cert)
+		pl.Legend.Add("certified (lower bound)", cert)
+	}
 	pl.Legend.Left = true
 	w, err := pl.WriterTo(6*vg.Inch, 4*vg.Inch, "png")
 	if err != nil {

@@ -83,10 +83,11 @@ func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, er
 			return nil, interp.ArgErrorf("model", "the model has %d outputs, but the data has %d classes", out, data.Classes)
 		}
 	}
+	plan := robustPlan{clean: 1}
 	if a.Loss != nil {
-		l := a.Loss.(*value.Loss)
-		if len(l.Terms) != 1 || l.Terms[0].Name != "cross_entropy" || l.Terms[0].Weight != 1 {
-			return nil, interp.ArgErrorf("loss", "train optimises cross_entropy() alone; the loss %s is not supported by this trainer", l)
+		var err error
+		if plan, err = planLoss(a.Loss.(*value.Loss)); err != nil {
+			return nil, err
 		}
 	}
 	opt := backend.Optimizer{Name: "adam", LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
@@ -103,12 +104,27 @@ func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, er
 	}
 	batch := min(a.Batch, data.N)
 	tr, resumed, err := startTrainer(ctx, env, model, arch, seed, a.Epochs, func(m *backend.Model) (*backend.Trainer, error) {
-		return backend.NewTrainer(m, opt, batch)
+		return plan.trainer(m, opt, batch)
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer tr.Close()
+	step := tr.Step
+	if plan.paired() {
+		p, err := newPerturber(plan, tr.Model(), batch)
+		if err != nil {
+			return nil, err
+		}
+		defer p.close()
+		xp := make([]float32, batch*features)
+		step = func(ctx context.Context, x []float32, y []int32) (float64, error) {
+			if err := p.perturb(ctx, x, y, xp[:len(x)]); err != nil {
+				return 0, err
+			}
+			return tr.StepPair(ctx, x, xp[:len(x)], y)
+		}
+	}
 
 	stepsPerEpoch := (data.N + batch - 1) / batch
 	first := 1
@@ -147,7 +163,7 @@ func train(ctx context.Context, env *interp.Env, a *TrainArgs) (interp.Value, er
 			lo, hi := s*batch, min((s+1)*batch, data.N)
 			n := hi - lo
 			gather(data, order[lo:hi], x, y)
-			loss, err := tr.Step(ctx, x[:n*features], y[:n])
+			loss, err := step(ctx, x[:n*features], y[:n])
 			if err != nil {
 				if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 					return nil, err

@@ -6,7 +6,9 @@ import (
 
 	"github.com/mlpipe/mlpipe/interp"
 	"github.com/mlpipe/mlpipe/lang"
+	"github.com/mlpipe/mlpipe/stdlib/attack"
 	"github.com/mlpipe/mlpipe/stdlib/backend"
+	"github.com/mlpipe/mlpipe/stdlib/robustness"
 )
 
 // LossTerm is one weighted term of a loss.
@@ -19,6 +21,24 @@ type LossTerm struct {
 	// Beta, if positive, makes a Barlow Twins loss's off-diagonal weight
 	// Beta/d for a d-dimensional embedding, in place of its Lambda.
 	Beta float64
+	// Robust configures a robust-training term (adversarial,
+	// gradient_penalty, lipschitz).
+	Robust *RobustTerm
+}
+
+// RobustTerm is the setting of a robust-training loss term.
+type RobustTerm struct {
+	// Attack and Eps make the adversarial examples of an adversarial
+	// term: the attack at budget Eps on the current weights, clamped
+	// into Box.
+	Attack robustness.Budgeted
+	Eps    float64
+	Box    attack.Box
+	// H and Direction set the finite-difference gradient penalty: the
+	// step h along the direction of the input gradient normalised in
+	// Direction ("l2", "l1" or "linf").
+	H         float64
+	Direction string
 }
 
 // Loss is a training objective: a weighted sum of named losses.
