@@ -136,20 +136,7 @@ func TestBatchingAndRandomStart(t *testing.T) {
 // FGSM is one PGD step of size eps.
 func TestOnAModel(t *testing.T) {
 	ctx := context.Background()
-	arch := backend.Arch{
-		{Kind: backend.Linear, In: 6, Out: 8, Bias: true},
-		{Kind: backend.Activation, Activation: backend.Tanh},
-		{Kind: backend.Linear, In: 8, Out: 3, Bias: true},
-	}
-	m, err := backend.Init(arch, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ig, err := backend.NewInputGradient(m, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ig.Close()
+	ig := smallMLP(t, 6, 8, 3, backend.Tanh, 2, 4)
 	const n = 6
 	rng := rand.New(rand.NewPCG(3, 3))
 	x := make([]float32, n*6)
@@ -212,4 +199,26 @@ func TestErrors(t *testing.T) {
 	if _, err := p.Run(cancelled, g, x, y, 2); err == nil {
 		t.Error("a cancelled context was not reported")
 	}
+}
+
+// smallMLP returns the input gradient, for batches of rows samples, of an
+// MLP in → hidden → out with the activation act between its two layers,
+// initialised from seed; the test closes it.
+func smallMLP(t *testing.T, in, hidden, out int, act string, seed int64, rows int) *backend.InputGradient {
+	t.Helper()
+	arch := backend.Arch{
+		{Kind: backend.Linear, In: in, Out: hidden, Bias: true},
+		{Kind: backend.Activation, Activation: act},
+		{Kind: backend.Linear, In: hidden, Out: out, Bias: true},
+	}
+	m, err := backend.Init(arch, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ig, err := backend.NewInputGradient(m, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ig.Close() })
+	return ig
 }

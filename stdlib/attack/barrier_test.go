@@ -268,20 +268,7 @@ func TestBarrierGradient(t *testing.T) {
 // −log c computed from the model's logits.
 func TestBarrierThroughBackend(t *testing.T) {
 	ctx := context.Background()
-	arch := backend.Arch{
-		{Kind: backend.Linear, In: 6, Out: 8, Bias: true},
-		{Kind: backend.Activation, Activation: backend.Tanh},
-		{Kind: backend.Linear, In: 8, Out: 4, Bias: true},
-	}
-	m, err := backend.Init(arch, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ig, err := backend.NewInputGradient(m, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ig.Close()
+	ig := smallMLP(t, 6, 8, 4, backend.Tanh, 7, 3)
 	rng := rand.New(rand.NewPCG(5, 5))
 	const n = 3
 	x := make([]float32, n*6)

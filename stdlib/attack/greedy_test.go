@@ -110,20 +110,7 @@ func TestGreedyOptimalOnLinear(t *testing.T) {
 // changes at most MaxChanges values, each to a bound.
 func TestGreedyOnAModel(t *testing.T) {
 	ctx := context.Background()
-	arch := backend.Arch{
-		{Kind: backend.Linear, In: 10, Out: 12, Bias: true},
-		{Kind: backend.Activation, Activation: backend.ReLU},
-		{Kind: backend.Linear, In: 12, Out: 3, Bias: true},
-	}
-	m, err := backend.Init(arch, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ig, err := backend.NewInputGradient(m, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ig.Close()
+	ig := smallMLP(t, 10, 12, 3, backend.ReLU, 3, 4)
 	const n = 9
 	x, y := randomSamples(13, n, 10)
 	g := GreedyL0{MaxChanges: 6, Box: unit}

@@ -160,8 +160,10 @@ type AttackResult struct {
 type Result struct {
 	Samples       int
 	CleanAccuracy float64
-	Budgets       map[attack.Norm][]float64
-	Attacks       []AttackResult
+	// Correct[i] reports whether the model classifies input i correctly.
+	Correct []bool
+	Budgets map[attack.Norm][]float64
+	Attacks []AttackResult
 	// Worst[p][k] is the worst-case robust accuracy at the k-th budget
 	// of norm p: inputs classified correctly with no verified
 	// adversarial point of any attack within the budget.
@@ -177,6 +179,9 @@ type Result struct {
 	// Certified[p][k] is the certified accuracy at the k-th budget of
 	// norm p, for the norms a Certifier covers.
 	Certified map[attack.Norm][]float64
+	// Radii[p][i] is input i's certified radius in norm p (0 if it is
+	// misclassified), for the norms a Certifier covers.
+	Radii map[attack.Norm][]float64
 }
 
 // Median returns the median of the worst-case minimal perturbation in
@@ -251,8 +256,8 @@ func Evaluate(ctx context.Context, c attack.Classifier, x []float32, y []int32, 
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Samples: n, Budgets: cfg.Budgets, Worst: map[attack.Norm][]float64{},
-		WorstNearest: map[attack.Norm][]float64{}, Decisive: map[attack.Norm][][]int{}, Certified: map[attack.Norm][]float64{}}
+	res := &Result{Samples: n, Correct: correct, Budgets: cfg.Budgets, Worst: map[attack.Norm][]float64{},
+		WorstNearest: map[attack.Norm][]float64{}, Decisive: map[attack.Norm][][]int{}, Certified: map[attack.Norm][]float64{}, Radii: map[attack.Norm][]float64{}}
 	nCorrect := 0
 	for _, ok := range correct {
 		if ok {
@@ -335,6 +340,12 @@ func Evaluate(ctx context.Context, c attack.Classifier, x []float32, y []int32, 
 			cs[bi] = float64(m) / float64(n)
 		}
 		res.Certified[p] = cs
+		res.Radii[p] = make([]float64, n)
+		for i, r := range radii {
+			if correct[i] {
+				res.Radii[p][i] = r
+			}
+		}
 	}
 	return res, nil
 }

@@ -3,6 +3,7 @@ package robustness
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -182,6 +183,11 @@ func TestBatteryHandValues(t *testing.T) {
 	// The certificate (0.999 of the exact radius) certifies samples
 	// 1 and 3 at 0.1 and none at 0.5.
 	near(t, "certified l2", res.Certified[attack.L2], []float64{0.5, 0})
+	// Radii: 0.999·margin/√2, 0 for the misclassified sample.
+	near(t, "radii l2", res.Radii[attack.L2], []float64{0.999 * 0.4 / math.Sqrt2, 0.999 * 0.1 / math.Sqrt2, 0.999 * 0.6 / math.Sqrt2, 0})
+	if want := []bool{true, true, true, false}; !slices.Equal(res.Correct, want) {
+		t.Errorf("correct %v, want %v", res.Correct, want)
+	}
 	// Sorted worst l∞ sizes: 0 (misclassified), 0.051 and 0.201 (the
 	// exact attack), 0.35 (FGSM at 0.35).
 	if m := res.Median(attack.Linf); math.Abs(m-(0.05+hair+0.2+hair)/2) > 1e-6 {

@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/mlpipe/mlpipe/interp"
 	"github.com/mlpipe/mlpipe/lang"
@@ -117,7 +118,7 @@ var robustnessDef = interp.Def[RobustnessArgs]{
 		return &lang.Object{Kind: lang.KindMetrics, Fields: robustnessFields(a.budgets())}, nil
 	},
 	Build:   runRobustness,
-	Version: 2,
+	Version: 3,
 }
 
 func (a *RobustnessArgs) box() (attack.Box, error) {
@@ -223,7 +224,8 @@ func runRobustness(ctx context.Context, env *interp.Env, a *RobustnessArgs) (int
 	out.Files = append(out.Files,
 		interp.OutputFile{Name: env.Stage + ".md", MediaType: "text/markdown", Data: []byte(md)},
 		interp.OutputFile{Name: env.Stage + ".csv", MediaType: "text/csv", Data: robustnessCSV(res, cfg.Budgets)},
-		interp.OutputFile{Name: env.Stage + "_minimal.csv", MediaType: "text/csv", Data: minimalCSV(res)})
+		interp.OutputFile{Name: env.Stage + "_minimal.csv", MediaType: "text/csv", Data: minimalCSV(res)},
+		interp.OutputFile{Name: env.Stage + "_inputs.csv", MediaType: "text/csv", Data: inputsCSV(res, y)})
 	for _, p := range robustnessNorms {
 		if _, ok := cfg.Budgets[p]; !ok {
 			continue
@@ -337,6 +339,48 @@ func decidedBy(res *robustness.Result, p attack.Norm, k int) string {
 	return strings.Join(parts, ", ")
 }
 
+// inputsCSV has a row per attacked input: its label, whether the model
+// classifies it correctly, the smallest verified perturbation the battery
+// found in each norm with budgets (0 for a misclassified input, inf where
+// none was found) and its certified radius in each certified norm.
+func inputsCSV(res *robustness.Result, y []int32) []byte {
+	var b bytes.Buffer
+	var nearest, certified []attack.Norm
+	b.WriteString("input,label,correct")
+	for _, p := range robustnessNorms {
+		if _, ok := res.WorstNearest[p]; ok {
+			nearest = append(nearest, p)
+			b.WriteString(",nearest_" + string(p))
+		}
+	}
+	for _, p := range robustnessNorms {
+		if _, ok := res.Radii[p]; ok {
+			certified = append(certified, p)
+			b.WriteString(",certified_" + string(p))
+		}
+	}
+	b.WriteString("\n")
+	for i, label := range y {
+		fmt.Fprintf(&b, "%d,%d,%t", i, label, res.Correct[i])
+		for _, p := range nearest {
+			fmt.Fprintf(&b, ",%s", csvDist(res.WorstNearest[p][i]))
+		}
+		for _, p := range certified {
+			fmt.Fprintf(&b, ",%s", csvDist(res.Radii[p][i]))
+		}
+		b.WriteString("\n")
+	}
+	return b.Bytes()
+}
+
+// csvDist writes a distance for a CSV file: inf, or 6 significant digits.
+func csvDist(d float64) string {
+	if math.IsInf(d, 1) {
+		return "inf"
+	}
+	return strconv.FormatFloat(d, 'g', 6, 64)
+}
+
 // robustnessCSV is robust accuracy in long form: one row per attack (and
 // the worst case), norm and budget.
 func robustnessCSV(res *robustness.Result, budgets map[attack.Norm][]float64) []byte {
@@ -414,13 +458,23 @@ func robustnessPlot(res *robustness.Result, p attack.Norm) ([]byte, error) {
 		pl.Add(cert)
 		pl.Legend.Add("certified (lower bound)", cert)
 	}
-	pl.Legend.Left = true
-	w, err := pl.WriterTo(6*vg.Inch, 4*vg.Inch, "png")
-	if err != nil {
-		return nil, err
-	}
+	return withLegendBeside(pl, 6*vg.Inch, 4*vg.Inch)
+}
+
+// withLegendBeside renders pl as a PNG of a w × h plot with its legend in
+// a column to the right, where it hides no curve.
+func withLegendBeside(pl *plot.Plot, w, h vg.Length) ([]byte, error) {
+	leg := pl.Legend
+	leg.Left, leg.Top = true, true
+	dc := draw.Canvas{}
+	width := w + leg.Rectangle(dc).Size().X + vg.Points(24)
+	img := vgimg.New(width, h)
+	c := draw.New(img)
+	pl.Legend = plot.NewLegend()
+	pl.Draw(draw.Crop(c, 0, w-width, 0, 0))
+	leg.Draw(draw.Crop(c, w+vg.Points(12), -vg.Points(12), 0, -vg.Points(24)))
 	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

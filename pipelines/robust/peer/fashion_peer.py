@@ -157,6 +157,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--limit", type=int, default=0, help="train and test on the first N images of each split (0: all)")
     p.add_argument("--epochs", type=int, default=5, help="training epochs (the peer's: 5)")
+    p.add_argument("--seed", type=int, default=0, help="the seed of torch and numpy (the peer's: 0)")
     p.add_argument("--out", default="fashion_peer.safetensors", help="the safetensors file to write")
     p.add_argument("--json", default="fashion_peer.json", help="the JSON file of accuracies to write")
     args = p.parse_args()
@@ -165,7 +166,7 @@ def main():
 
     # The peer's settings, in its order: threads and seeds, then the data,
     # then the model (its initialisation draws from the seeded generator).
-    torch.set_num_threads(1); torch.manual_seed(0); np.random.seed(0)
+    torch.set_num_threads(1); torch.manual_seed(args.seed); np.random.seed(args.seed)
     d = data_dir()
     xtr, ytr = idx(d, "train-images-idx3-ubyte"), idx(d, "train-labels-idx1-ubyte")
     xte, yte = idx(d, "t10k-images-idx3-ubyte"), idx(d, "t10k-labels-idx1-ubyte")
@@ -182,7 +183,7 @@ def main():
         "format": "pt",
         "source": "pipelines/robust/peer/fashion_peer.py",
         "model": "nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))",
-        "training": f"Adam 1e-3, batch 128, {args.epochs} epochs, torch.manual_seed(0), limit {args.limit}",
+        "training": f"Adam 1e-3, batch 128, {args.epochs} epochs, torch.manual_seed({args.seed}), limit {args.limit}",
         "torch": torch.__version__,
     })
     back = mlp([784, 256, 10])
