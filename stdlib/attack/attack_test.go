@@ -222,3 +222,48 @@ func smallMLP(t *testing.T, in, hidden, out int, act string, seed int64, rows in
 	t.Cleanup(func() { ig.Close() })
 	return ig
 }
+
+// TestLinfStepBits checks that the fast l∞ step gives the bits of its
+// definition, linfStepRef, on random values and on the edge cases of its
+// bit tricks: signed zeros, zero, NaN and infinite gradients, values on
+// the bounds, huge steps and boxes below, around and above zero.
+func TestLinfStepBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	edges := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 0.5, 1e-38, -1e-38, 3e38, -3e38}
+	pick := func(scale float32) float32 {
+		if rng.IntN(4) == 0 {
+			return edges[rng.IntN(len(edges))]
+		}
+		return scale * (2*rng.Float32() - 1)
+	}
+	boxes := []Box{{0, 1}, {-1, 1}, {-2, -0.5}, {0.25, 3}, {float32(math.Copysign(0, -1)), 1}, {-3e38, 3e38}}
+	for trial := range 3000 {
+		box := boxes[trial%len(boxes)]
+		p := PGD{Norm: Linf, Eps: float32(math.Abs(float64(pick(2)))), Step: float32(math.Abs(float64(pick(2)))), Box: box}
+		if !p.linfFast() {
+			continue
+		}
+		const n = 17
+		x0, xa, g := make([]float32, n), make([]float32, n), make([]float32, n)
+		for j := range n {
+			x0[j] = min(max(pick(4), box.Lo), box.Hi)
+			xa[j] = min(max(pick(4), box.Lo), box.Hi)
+			g[j] = pick(10)
+			switch rng.IntN(12) {
+			case 0:
+				g[j] = float32(math.NaN())
+			case 1:
+				g[j] = float32(math.Inf(1 - 2*rng.IntN(2)))
+			}
+		}
+		fast, ref := append([]float32(nil), xa...), append([]float32(nil), xa...)
+		p.linfStep(fast, x0, g)
+		p.linfStepRef(ref, x0, g)
+		for j := range fast {
+			if math.Float32bits(fast[j]) != math.Float32bits(ref[j]) {
+				t.Fatalf("trial %d (eps %v, step %v, box %v): value %d, x0 %v, x %v, grad %v: fast %v, reference %v",
+					trial, p.Eps, p.Step, box, j, x0[j], xa[j], g[j], fast[j], ref[j])
+			}
+		}
+	}
+}

@@ -163,6 +163,7 @@ func Workloads() []Workload {
 		btStep(),
 		cnnBTStep(),
 		pgdFashion(),
+		plbFashion(),
 	}
 }
 

@@ -45,7 +45,7 @@ func TestWorkloadRegistry(t *testing.T) {
 	if _, err := Twin("common.py"); err != nil {
 		t.Errorf("common.py not embedded: %v", err)
 	}
-	if !slices.Equal(Names(), []string{"sgemm_peak", "mlp_step", "fashion_mlp_5ep", "cnn_step", "bt_step", "cnn_bt_step", "pgd10_fashion"}) {
+	if !slices.Equal(Names(), []string{"sgemm_peak", "mlp_step", "fashion_mlp_5ep", "cnn_step", "bt_step", "cnn_bt_step", "pgd10_fashion", "plb_fashion"}) {
 		t.Errorf("Names() = %v", Names())
 	}
 }

@@ -9,9 +9,11 @@ OPENBLAS_NUM_THREADS), set by `mlpipe bench`; no script calls
 torch.set_num_threads.
 """
 import argparse
+import gzip
 import json
 import os
 import statistics
+import struct
 import time
 
 
@@ -60,6 +62,24 @@ def fashion_mnist_dir():
     """Where mlpipe's fashion_mnist loader looks by default."""
     data = os.environ.get("MLPIPE_DATA")
     return os.path.join(data, "fashion-mnist") if data else "/usr/share/datasets/fashion-mnist"
+
+
+def idx(name):
+    """Reads the IDX file name (such as "t10k-images-idx3-ubyte.gz") of
+    fashion_mnist_dir(), or the same name without ".gz" when only that
+    exists: images as an n x 784 float32 array of pixels in [0, 1], labels
+    as an int64 vector."""
+    import numpy as np
+
+    path = os.path.join(fashion_mnist_dir(), name)
+    opener = gzip.open if os.path.exists(path) else open
+    with opener(path if os.path.exists(path) else path[:-len(".gz")], "rb") as f:
+        data = f.read()
+    magic, n = struct.unpack(">II", data[:8])
+    if magic == 2051:
+        r, c = struct.unpack(">II", data[8:16])
+        return np.frombuffer(data[16:], np.uint8).reshape(n, r * c).astype(np.float32) / 255.0
+    return np.frombuffer(data[8:], np.uint8).astype(np.int64)
 
 
 def emit(result):

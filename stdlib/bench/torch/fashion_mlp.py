@@ -4,9 +4,6 @@ Adam 1e-3, batch 128, 5 epochs over the 60,000 Fashion-MNIST training
 images in a fresh random order each epoch, then accuracy on the 10,000 test
 images. "seconds" is the training loop's wall time, as mlpipe's
 report.json training.seconds."""
-import gzip
-import os
-import struct
 import time
 
 import numpy as np
@@ -14,25 +11,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import emit, fashion_mnist_dir, parse_args
+from common import emit, idx, parse_args
 
 args = parse_args(__doc__)
 torch.manual_seed(0)
 np.random.seed(0)
-D = fashion_mnist_dir()
-
-
-def idx(name):
-    path = os.path.join(D, name)
-    opener = gzip.open if os.path.exists(path) else open
-    with opener(path if os.path.exists(path) else path[:-len(".gz")], "rb") as f:
-        data = f.read()
-    magic, n = struct.unpack(">II", data[:8])
-    if magic == 2051:
-        r, c = struct.unpack(">II", data[8:16])
-        return np.frombuffer(data[16:], np.uint8).reshape(n, r * c).astype(np.float32) / 255.0
-    return np.frombuffer(data[8:], np.uint8).astype(np.int64)
-
 
 xtr, ytr = idx("train-images-idx3-ubyte.gz"), idx("train-labels-idx1-ubyte.gz")
 xte, yte = idx("t10k-images-idx3-ubyte.gz"), idx("t10k-labels-idx1-ubyte.gz")

@@ -5,32 +5,14 @@ mean cross-entropy) on all 10,000 Fashion-MNIST test images in one batch
 (200 with --tiny, as mlpipe), against an MLP 784-256-10 (nn.Linear with
 biases, ReLU; torch.manual_seed(0) initialisation). One step is one whole
 attack; images_per_s counts attacked images per second."""
-import gzip
-import os
-import struct
-
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import emit, fashion_mnist_dir, parse_args, step_result, time_steps
+from common import emit, idx, parse_args, step_result, time_steps
 
 args = parse_args(__doc__, steps=5, warmup=1)
 torch.manual_seed(0)
-D = fashion_mnist_dir()
-
-
-def idx(name):
-    path = os.path.join(D, name)
-    opener = gzip.open if os.path.exists(path) else open
-    with opener(path if os.path.exists(path) else path[:-len(".gz")], "rb") as f:
-        data = f.read()
-    magic, n = struct.unpack(">II", data[:8])
-    if magic == 2051:
-        r, c = struct.unpack(">II", data[8:16])
-        return np.frombuffer(data[16:], np.uint8).reshape(n, r * c).astype(np.float32) / 255.0
-    return np.frombuffer(data[8:], np.uint8).astype(np.int64)
 
 
 def pgd(m, x, y, eps, steps=10, alpha=None):
