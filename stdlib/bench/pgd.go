@@ -54,36 +54,11 @@ func pgdFashion() Workload {
 // tiny) Fashion-MNIST test images, attacking rows images at a time.
 func runPGDFashion(ctx context.Context, opts Options, rows int) (Result, error) {
 	steps, warmup := opts.steps(pgdFashion())
-	// Only the test set: the training set would add 188 MB to the peak
-	// RSS, and the twin does not read it either.
-	paths, err := datasets.FashionMNISTFiles(FashionMNISTDir())
-	if err != nil {
-		return Result{}, err
-	}
-	test, err := datasets.LoadIDX(paths[2], paths[3])
-	if err != nil {
-		return Result{}, err
-	}
 	n := pgdImages
 	if opts.Tiny {
 		n = pgdTinyImages
 	}
-	if test.N < n {
-		return Result{}, fmt.Errorf("pgd10_fashion: the test set has %d images, want %d", test.N, n)
-	}
-	in := test.Features()
-	x, y := test.X[:n*in], test.Y[:n]
-
-	arch := backend.Arch{
-		{Kind: backend.Linear, In: in, Out: pgdHidden, Bias: true},
-		{Kind: backend.Activation, Activation: backend.ReLU},
-		{Kind: backend.Linear, In: pgdHidden, Out: datasets.FashionMNISTClasses, Bias: true},
-	}
-	model, err := backend.Init(arch, 0)
-	if err != nil {
-		return Result{}, err
-	}
-	g, err := backend.NewInputGradient(model, min(rows, n))
+	x, y, _, g, err := attackSetup("pgd10_fashion", n, rows)
 	if err != nil {
 		return Result{}, err
 	}
@@ -93,7 +68,7 @@ func runPGDFashion(ctx context.Context, opts Options, rows int) (Result, error) 
 	var adv []float32
 	times, err := TimeSteps(ctx, warmup, steps, func() error {
 		var err error
-		adv, err = pgd.Run(ctx, g, x, y, in)
+		adv, err = pgd.Run(ctx, g, x, y, g.Inputs())
 		return err
 	})
 	if err != nil {
@@ -121,4 +96,39 @@ func meanAbsDiff(a, b []float32) float64 {
 		s += d
 	}
 	return s / float64(len(a))
+}
+
+// attackSetup loads the first n Fashion-MNIST test images and returns
+// them with the attacked MLP 784-pgdHidden-10 (backend.Init seed 0, as the
+// twins build it) and its input gradient for batches of up to rows images.
+// The caller closes g.
+func attackSetup(name string, n, rows int) (x []float32, y []int32, model *backend.Model, g *backend.InputGradient, err error) {
+	// Only the test set: the training set would add 188 MB to the peak
+	// RSS, and the twins do not read it either.
+	paths, err := datasets.FashionMNISTFiles(FashionMNISTDir())
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	test, err := datasets.LoadIDX(paths[2], paths[3])
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if test.N < n {
+		return nil, nil, nil, nil, fmt.Errorf("%s: the test set has %d images, want %d", name, test.N, n)
+	}
+	in := test.Features()
+	arch := backend.Arch{
+		{Kind: backend.Linear, In: in, Out: pgdHidden, Bias: true},
+		{Kind: backend.Activation, Activation: backend.ReLU},
+		{Kind: backend.Linear, In: pgdHidden, Out: datasets.FashionMNISTClasses, Bias: true},
+	}
+	model, err = backend.Init(arch, 0)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	g, err = backend.NewInputGradient(model, min(rows, n))
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return test.X[:n*in], test.Y[:n], model, g, nil
 }

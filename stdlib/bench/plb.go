@@ -6,7 +6,6 @@ import (
 
 	"github.com/mlpipe/mlpipe/stdlib/attack"
 	"github.com/mlpipe/mlpipe/stdlib/backend"
-	"github.com/mlpipe/mlpipe/stdlib/datasets"
 )
 
 // The shape of plb_fashion: the attack of torch/plb_fashion.py. One
@@ -88,33 +87,11 @@ func (c *countingClassifier) Logits(ctx context.Context, x []float32, logits []f
 // depend on the noise and on rounding, so the twin's differ a little.
 func runPLBFashion(ctx context.Context, opts Options) (Result, error) {
 	steps, warmup := opts.steps(plbFashion())
-	paths, err := datasets.FashionMNISTFiles(FashionMNISTDir())
-	if err != nil {
-		return Result{}, err
-	}
-	test, err := datasets.LoadIDX(paths[2], paths[3])
-	if err != nil {
-		return Result{}, err
-	}
 	n := plbImages
 	if opts.Tiny {
 		n = plbTinyImages
 	}
-	if test.N < n {
-		return Result{}, fmt.Errorf("plb_fashion: the test set has %d images, want %d", test.N, n)
-	}
-	in := test.Features()
-	x, y := test.X[:n*in], test.Y[:n]
-	arch := backend.Arch{
-		{Kind: backend.Linear, In: in, Out: pgdHidden, Bias: true},
-		{Kind: backend.Activation, Activation: backend.ReLU},
-		{Kind: backend.Linear, In: pgdHidden, Out: datasets.FashionMNISTClasses, Bias: true},
-	}
-	model, err := backend.Init(arch, 0)
-	if err != nil {
-		return Result{}, err
-	}
-	g, err := backend.NewInputGradient(model, n)
+	x, y, model, g, err := attackSetup("plb_fashion", n, n)
 	if err != nil {
 		return Result{}, err
 	}
