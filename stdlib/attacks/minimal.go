@@ -21,7 +21,7 @@ type ProxLogBarrierArgs struct {
 	Gamma    float64 `mlp:"gamma" doc:"Fraction of a rejected step kept when back-tracking to a misclassified point." range:"[0,1)"`
 	T        float64 `mlp:"t" doc:"Weight of the distance in the proximal step." range:"[0,inf)"`
 	Softmax  bool    `mlp:"softmax" doc:"Take the barrier on the margin of the softmax probabilities instead of the logits."`
-	Init     string  `mlp:"init" doc:"Where each input's attack starts: gaussian (the reference's: Gaussian noise of growing scale until misclassified) or pgd (the point of PGD with a bisection on its budget in the same norm, l2 for l1, or of the greedy search for l0, which the attack then shrinks). Inputs whose start fails start again from the nearest natural image of another class." enum:"gaussian,pgd"`
+	Init     string  `mlp:"init" doc:"Where each input's attack starts: gaussian (the reference's: Gaussian noise of growing scale until misclassified) or pgd (the point of PGD with a bisection on its budget in the same norm, l2 for l1, or of the greedy search for l0, which the attack then shrinks), or classes (one run per other class, from the nearest natural image the model assigns to it; the closest result; as many runs as classes minus one). Inputs whose gaussian or pgd start fails start again from the nearest natural image of another class." enum:"gaussian,pgd,classes"`
 	RepoProx bool    `mlp:"repo_prox" doc:"Use the reference code's l0, l1 and linf operators, which are not the exact proximal operators (see docs/robustness.md)."`
 	Seed     *int64  `mlp:"seed" doc:"Seed of the Gaussian initialisation; default: derived from the experiment seed and the call's place in the pipeline." range:"[0,inf)"`
 }
@@ -57,7 +57,7 @@ type LogBarrierArgs struct {
 	Beta    float64 `mlp:"beta" doc:"Factor of the barrier weight per outer loop." range:"(0,1]"`
 	Gamma   float64 `mlp:"gamma" doc:"Fraction of the way back to the previous iterate per back-tracking step." range:"[0,1)"`
 	Softmax bool    `mlp:"softmax" doc:"Take the barrier on the margin of the softmax probabilities (the reference's choice) instead of the logits."`
-	Init    string  `mlp:"init" doc:"Where each input's attack starts: gaussian (the reference's: Gaussian noise of growing scale until misclassified) or pgd (the point of PGD with a bisection on its budget in the same norm, which the attack then shrinks). Inputs whose start fails start again from the nearest natural image of another class." enum:"gaussian,pgd"`
+	Init    string  `mlp:"init" doc:"Where each input's attack starts: gaussian (the reference's: Gaussian noise of growing scale until misclassified) or pgd (the point of PGD with a bisection on its budget in the same norm, which the attack then shrinks), or classes (one run per other class, from the nearest natural image the model assigns to it; the closest result; as many runs as classes minus one). Inputs whose gaussian or pgd start fails start again from the nearest natural image of another class." enum:"gaussian,pgd,classes"`
 	Seed    *int64  `mlp:"seed" doc:"Seed of the Gaussian initialisation; default: derived from the experiment seed and the call's place in the pipeline." range:"[0,inf)"`
 }
 

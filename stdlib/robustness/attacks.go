@@ -93,6 +93,12 @@ const (
 	// norm, which the barrier attack then shrinks: PGD with a bisection
 	// on its budget for l2 and l∞ (l2 for l1), the greedy search for l0.
 	PGDStarts Starts = "pgd"
+	// ClassStarts run the attack once for every class other than the
+	// input's label, from the nearest natural image (in l2) that the
+	// model assigns to that class, and keep the closest result: the
+	// barrier keeps each run in its start's class, so this looks for the
+	// nearest point of every class.
+	ClassStarts Starts = "classes"
 )
 
 // ProxLogBarrier returns the ProxLogBarrier attack a, started from
@@ -121,11 +127,17 @@ func LogBarrier(a attack.LogBarrier, starts Starts) MinimalAttack {
 // RunFrom, for a box, run returns.
 func barrierEntry(name string, norm attack.Norm, starts Starts, run func(attack.Box) barrierRun) MinimalAttack {
 	label := name + " " + string(norm)
-	if starts == PGDStarts {
+	switch starts {
+	case PGDStarts:
 		label += " from pgd"
+	case ClassStarts:
+		label += " per class"
 	}
 	return MinimalAttack{Label: label, Of: norm,
 		Run: func(ctx context.Context, c attack.Classifier, x []float32, y []int32, box attack.Box) (*attack.Result, error) {
+			if starts == ClassStarts {
+				return perClass(ctx, c, x, y, run(box))
+			}
 			var start []float32
 			if starts == PGDStarts {
 				base, err := baseline(ctx, c, x, y, norm, box)
@@ -257,6 +269,89 @@ func withNaturalStarts(ctx context.Context, c attack.Classifier, x []float32, y 
 		}
 		copy(r.Adv[i*in:(i+1)*in], again.Adv[q*in:(q+1)*in])
 		r.Success[i], r.Dist[i], r.All[i] = true, again.Dist[q], again.All[q]
+	}
+	return r, nil
+}
+
+// perClass runs a barrier attack once for each input and each class other
+// than its label that the model assigns to some input of x, from the
+// nearest such input in l2, and keeps for each input its closest verified
+// point over the runs. Inputs the model misclassifies already are
+// successes at distance 0, as the attacks make them.
+func perClass(ctx context.Context, c attack.Classifier, x []float32, y []int32, run barrierRun) (*attack.Result, error) {
+	correct, logits, err := classify(ctx, c, x, y)
+	if err != nil {
+		return nil, err
+	}
+	n, in, k := len(y), c.Inputs(), c.Classes()
+	pred := make([]int, n)
+	for i := range y {
+		pred[i] = argmax(logits[i*k : (i+1)*k])
+	}
+	var fx, start []float32
+	var fy []int32
+	var owner []int
+	best := make([]int, k)
+	bestD := make([]float64, k)
+	for i := range y {
+		if !correct[i] {
+			continue
+		}
+		xi := x[i*in : (i+1)*in]
+		for cl := range best {
+			best[cl], bestD[cl] = -1, math.Inf(1)
+		}
+		for j := range y {
+			cl := pred[j]
+			if cl == int(y[i]) {
+				continue
+			}
+			var d float64
+			for t, v := range x[j*in : (j+1)*in] {
+				e := float64(v) - float64(xi[t])
+				d += e * e
+			}
+			if d < bestD[cl] {
+				best[cl], bestD[cl] = j, d
+			}
+		}
+		for _, j := range best {
+			if j < 0 {
+				continue
+			}
+			owner = append(owner, i)
+			fx = append(fx, xi...)
+			fy = append(fy, y[i])
+			start = append(start, x[j*in:(j+1)*in]...)
+		}
+	}
+	inf := math.Inf(1)
+	r := &attack.Result{Adv: make([]float32, n*in), Success: make([]bool, n), Clean: make([]bool, n),
+		Dist: make([]float64, n), All: make([]attack.Distances, n)}
+	for i := range y {
+		if !correct[i] {
+			copy(r.Adv[i*in:(i+1)*in], x[i*in:(i+1)*in])
+			r.Success[i], r.Clean[i] = true, true
+			continue
+		}
+		for t := i * in; t < (i+1)*in; t++ {
+			r.Adv[t] = float32(math.NaN())
+		}
+		r.Dist[i], r.All[i] = inf, attack.Distances{inf, inf, inf, inf}
+	}
+	if len(owner) == 0 {
+		return r, nil
+	}
+	runs, err := run(ctx, c, fx, fy, start)
+	if err != nil {
+		return nil, err
+	}
+	r.Norm = runs.Norm
+	for q, i := range owner {
+		if runs.Success[q] && runs.Dist[q] < r.Dist[i] {
+			copy(r.Adv[i*in:(i+1)*in], runs.Adv[q*in:(q+1)*in])
+			r.Success[i], r.Dist[i], r.All[i] = true, runs.Dist[q], runs.All[q]
+		}
 	}
 	return r, nil
 }

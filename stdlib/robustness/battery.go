@@ -244,6 +244,9 @@ func Evaluate(ctx context.Context, c attack.Classifier, x []float32, y []int32, 
 		return nil, fmt.Errorf("robustness: %w", err)
 	}
 	n, in := len(y), c.Inputs()
+	if c.Rows() < 1 {
+		return nil, fmt.Errorf("robustness: the classifier takes %d rows at a time", c.Rows())
+	}
 	if n == 0 || len(x) != n*in {
 		return nil, fmt.Errorf("robustness: %d inputs for %d samples of %d values", len(x), n, in)
 	}
