@@ -12,7 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	"modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // DBName is the name of the database file inside a store directory.
@@ -113,7 +114,29 @@ func (s *Store) dsn() string {
 	return u.String() + "?" + q.Encode()
 }
 
+// openDB opens the database and checks (or creates) its schema. Several
+// processes opening a new store at once can see SQLITE_BUSY here even with
+// the busy timeout: the switch to WAL in each connection's pragmas does not
+// wait for the busy handler. openDB then retries, with a growing pause,
+// until busyTimeout has passed.
 func (s *Store) openDB(ctx context.Context) error {
+	deadline := time.Now().Add(busyTimeout)
+	pause := 5 * time.Millisecond
+	for {
+		err := s.tryOpenDB(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
+func (s *Store) tryOpenDB(ctx context.Context) error {
 	db, err := sql.Open("sqlite", s.dsn())
 	if err != nil {
 		return fmt.Errorf("store %s: opening %s: %w", s.dir, s.dbPath(), err)
@@ -124,6 +147,13 @@ func (s *Store) openDB(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (or one of its
+// extended codes): another connection holds a lock.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 func (s *Store) checkAndMigrate(ctx context.Context) error {
