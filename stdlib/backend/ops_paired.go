@@ -150,13 +150,9 @@ func (op *pairedLossOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	if len(inputs) != 2 {
 		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
 	}
-	x, err := dense(inputs[0], 2)
+	x, y, err := logitsAndLabels(inputs)
 	if err != nil {
-		return nil, op.errorf("logits: %w", err)
-	}
-	y, err := dense(inputs[1], -1)
-	if err != nil {
-		return nil, op.errorf("labels: %w", err)
+		return nil, op.errorf("%w", err)
 	}
 	rows, c := x.Shape()[0], x.Shape()[1]
 	labels := y.Float32s()

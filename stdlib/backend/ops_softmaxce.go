@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/chewxy/hm"
@@ -73,13 +74,9 @@ func (op *softmaxCEOp) Do(inputs ...G.Value) (v G.Value, err error) {
 	if len(inputs) != 2 {
 		return nil, op.errorf("want 2 inputs, got %d", len(inputs))
 	}
-	x, err := dense(inputs[0], 2)
+	x, y, err := logitsAndLabels(inputs)
 	if err != nil {
-		return nil, op.errorf("logits: %w", err)
-	}
-	y, err := dense(inputs[1], -1)
-	if err != nil {
-		return nil, op.errorf("labels: %w", err)
+		return nil, op.errorf("%w", err)
 	}
 	n, c := x.Shape()[0], x.Shape()[1]
 	labels := y.Float32s()
@@ -222,4 +219,16 @@ func ceRowScale(g []float32, k, at int, rest, coef float64) {
 	} else {
 		g[k] = float32(float64(g[k]) - coef)
 	}
+}
+
+// logitsAndLabels reads the inputs of a fused cross-entropy op: a matrix of
+// logits and a vector of labels.
+func logitsAndLabels(inputs []G.Value) (x, y *tensor.Dense, err error) {
+	if x, err = dense(inputs[0], 2); err != nil {
+		return nil, nil, fmt.Errorf("logits: %w", err)
+	}
+	if y, err = dense(inputs[1], -1); err != nil {
+		return nil, nil, fmt.Errorf("labels: %w", err)
+	}
+	return x, y, nil
 }

@@ -72,19 +72,25 @@ func NewTrainer(m *Model, opt Optimizer, batch int) (t *Trainer, err error) {
 	if batch < 1 || batch > maxBatch {
 		return nil, fmt.Errorf("backend: batch size %d out of range [1, %d]", batch, maxBatch)
 	}
+	return newTrainerOf(m, opt, batch, 1, netSpec{train: true})
+}
+
+// newTrainerOf returns a Trainer of m with opt for batches of batch
+// samples of views rows each, whose graphs compute spec; it compiles the
+// graph of a full batch. The callers have checked m and batch.
+func newTrainerOf(m *Model, opt Optimizer, batch, views int, spec netSpec) (*Trainer, error) {
 	s, err := newSolver(opt)
 	if err != nil {
 		return nil, err
 	}
-	spec := netSpec{train: true}
-	full, err := buildNetwork(m, batch, spec)
+	full, err := buildNetwork(m, batch*views, spec)
 	if err != nil {
 		return nil, err
 	}
 	return &Trainer{
 		model:   m,
 		spec:    spec,
-		views:   1,
+		views:   views,
 		batch:   batch,
 		in:      m.Arch.InputWidth(),
 		classes: m.Arch.OutputWidth(),
@@ -241,25 +247,7 @@ func NewSSLTrainer(m *Model, opt Optimizer, batch int, loss SSLLoss) (t *Trainer
 	if batch < 2 || batch > maxBatch/loss.Views {
 		return nil, fmt.Errorf("backend: batch size %d out of range [2, %d] for %d views", batch, maxBatch/loss.Views, loss.Views)
 	}
-	s, err := newSolver(opt)
-	if err != nil {
-		return nil, err
-	}
-	spec := netSpec{train: true, groups: loss.Views, ssl: &loss}
-	full, err := buildNetwork(m, batch*loss.Views, spec)
-	if err != nil {
-		return nil, err
-	}
-	return &Trainer{
-		model:   m,
-		spec:    spec,
-		views:   loss.Views,
-		batch:   batch,
-		in:      m.Arch.InputWidth(),
-		classes: m.Arch.OutputWidth(),
-		solver:  s,
-		full:    full,
-	}, nil
+	return newTrainerOf(m, opt, batch, loss.Views, netSpec{train: true, groups: loss.Views, ssl: &loss})
 }
 
 // Views returns the number of input rows per sample: the views of a

@@ -28,25 +28,7 @@ func NewPairedTrainer(m *Model, opt Optimizer, batch int, loss PairedLoss) (t *T
 	if batch < 1 || batch > maxBatch/2 {
 		return nil, fmt.Errorf("backend: batch size %d out of range [1, %d] for pairs", batch, maxBatch/2)
 	}
-	s, err := newSolver(opt)
-	if err != nil {
-		return nil, err
-	}
-	spec := netSpec{train: true, groups: 2, paired: &loss}
-	full, err := buildNetwork(m, 2*batch, spec)
-	if err != nil {
-		return nil, err
-	}
-	return &Trainer{
-		model:   m,
-		spec:    spec,
-		views:   2,
-		batch:   batch,
-		in:      m.Arch.InputWidth(),
-		classes: m.Arch.OutputWidth(),
-		solver:  s,
-		full:    full,
-	}, nil
+	return newTrainerOf(m, opt, batch, 2, netSpec{train: true, groups: 2, paired: &loss})
 }
 
 // StepPair trains a paired trainer on one batch of n samples, 1 <= n <= the

@@ -224,37 +224,33 @@ func withNaturalStarts(ctx context.Context, c attack.Classifier, x []float32, y 
 		return nil, err
 	}
 	in, k := c.Inputs(), c.Classes()
-	pred := make([]int, len(y))
-	for i := range y {
-		pred[i] = argmax(logits[i*k : (i+1)*k])
-	}
+	pred := predictions(logits, len(y), k)
 	var fx []float32
 	var fy []int32
 	var natural []float32
 	var rows []int
+	best, bestD := make([]int, k), make([]float64, k)
 	for _, i := range failed {
 		xi := x[i*in : (i+1)*in]
-		best, bestD := -1, math.Inf(1)
-		for j := range y {
-			if pred[j] == int(y[i]) {
+		nearestPerClass(x, pred, i, in, best, bestD)
+		// The nearest over the other classes; the first sample among
+		// equally near ones.
+		nearest := -1
+		for cl, j := range best {
+			if j < 0 || cl == int(y[i]) {
 				continue
 			}
-			var d float64
-			for t, v := range x[j*in : (j+1)*in] {
-				e := float64(v) - float64(xi[t])
-				d += e * e
-			}
-			if d < bestD {
-				best, bestD = j, d
+			if nearest < 0 || bestD[cl] < bestD[pred[nearest]] || (bestD[cl] == bestD[pred[nearest]] && j < nearest) {
+				nearest = j
 			}
 		}
-		if best < 0 {
+		if nearest < 0 {
 			continue
 		}
 		rows = append(rows, i)
 		fx = append(fx, xi...)
 		fy = append(fy, y[i])
-		natural = append(natural, x[best*in:(best+1)*in]...)
+		natural = append(natural, x[nearest*in:(nearest+1)*in]...)
 	}
 	if len(rows) == 0 {
 		return r, nil
@@ -284,10 +280,7 @@ func perClass(ctx context.Context, c attack.Classifier, x []float32, y []int32, 
 		return nil, err
 	}
 	n, in, k := len(y), c.Inputs(), c.Classes()
-	pred := make([]int, n)
-	for i := range y {
-		pred[i] = argmax(logits[i*k : (i+1)*k])
-	}
+	pred := predictions(logits, n, k)
 	var fx, start []float32
 	var fy []int32
 	var owner []int
@@ -298,25 +291,9 @@ func perClass(ctx context.Context, c attack.Classifier, x []float32, y []int32, 
 			continue
 		}
 		xi := x[i*in : (i+1)*in]
-		for cl := range best {
-			best[cl], bestD[cl] = -1, math.Inf(1)
-		}
-		for j := range y {
-			cl := pred[j]
-			if cl == int(y[i]) {
-				continue
-			}
-			var d float64
-			for t, v := range x[j*in : (j+1)*in] {
-				e := float64(v) - float64(xi[t])
-				d += e * e
-			}
-			if d < bestD[cl] {
-				best[cl], bestD[cl] = j, d
-			}
-		}
-		for _, j := range best {
-			if j < 0 {
+		nearestPerClass(x, pred, i, in, best, bestD)
+		for cl, j := range best {
+			if j < 0 || cl == int(y[i]) {
 				continue
 			}
 			owner = append(owner, i)
@@ -354,4 +331,35 @@ func perClass(ctx context.Context, c attack.Classifier, x []float32, y []int32, 
 		}
 	}
 	return r, nil
+}
+
+// predictions returns the predicted class (the first largest logit) of
+// each of the n rows of logits of k classes.
+func predictions(logits []float32, n, k int) []int {
+	pred := make([]int, n)
+	for i := range pred {
+		pred[i] = argmax(logits[i*k : (i+1)*k])
+	}
+	return pred
+}
+
+// nearestPerClass sets best[cl] to the sample of x (rows of in values)
+// nearest in l2 to sample i among those predicted as class cl (the first
+// of equally near ones; -1 if there is none) and bestD[cl] to its squared
+// distance. Sample i itself counts only for its own predicted class.
+func nearestPerClass(x []float32, pred []int, i, in int, best []int, bestD []float64) {
+	for cl := range best {
+		best[cl], bestD[cl] = -1, math.Inf(1)
+	}
+	xi := x[i*in : (i+1)*in]
+	for j, cl := range pred {
+		var d float64
+		for t, v := range x[j*in : (j+1)*in] {
+			e := float64(v) - float64(xi[t])
+			d += e * e
+		}
+		if d < bestD[cl] {
+			best[cl], bestD[cl] = j, d
+		}
+	}
 }
