@@ -404,7 +404,7 @@ var buildPrograms = map[string]buildProgram{
 	"pgd":              {extra: `rob = robustness(fit.model, data.test, attacks: [pgd(steps: 3, random_start: true, seed: 2), pgd(norm: "l2", step: 0.5)], linf: [0.1], l2: [0.5], samples: 40, batch: 16)`},
 	"robustness":       {extra: `rob = robustness(fit.model, data.test, attacks: [fgsm(), pgd(norm: "l2")], linf: [0.02, 0.2], l2: [0.3], l1: [2], l0: [5], samples: 30, range: [0, 1])`},
 	"prox_log_barrier": {extra: `rob = robustness(fit.model, data.test, attacks: [prox_log_barrier(norm: "l0", outer: 3, inner: 3), prox_log_barrier(norm: "l1", outer: 2, inner: 2, repo_prox: true, seed: 4, init: "classes"), prox_log_barrier(norm: "linf", outer: 2, inner: 2, init: "pgd", softmax: true)], samples: 20)`},
-	"log_barrier":      {extra: `rob = robustness(fit.model, data.test, attacks: [log_barrier(outer: 2, inner: 5), log_barrier(norm: "linf", outer: 2, inner: 3, init: "pgd", softmax: false)], l2: [0.5], samples: 20)`},
+	"log_barrier":      {extra: `rob = robustness(fit.model, data.test, attacks: [log_barrier(outer: 2, inner: 5), log_barrier(norm: "linf", outer: 2, inner: 3, init: "pgd", softmax: false, t: 2000)], l2: [0.5], samples: 20)`},
 	"greedy_l0":        {extra: `rob = robustness(fit.model, data.test, attacks: [greedy_l0(), greedy_l0(max_changes: 3)], l0: [2, 5], samples: 20)`},
 	"pgd_bisection":    {extra: `rob = robustness(fit.model, data.test, attacks: [pgd_bisection(), pgd_bisection(norm: "l2", steps: 5, step: 0.5, iters: 6)], samples: 20)`},
 	"adversarial": {fit: "train(net, data.train, loss: 0.5 * cross_entropy() + 0.5 * adversarial(fgsm(), eps: 0.1), epochs: 1, batch: 32)",

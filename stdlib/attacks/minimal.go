@@ -2,6 +2,9 @@ package attacks
 
 import (
 	"context"
+	"math"
+	"strconv"
+	"strings"
 
 	"github.com/mlpipe/mlpipe/interp"
 	"github.com/mlpipe/mlpipe/lang"
@@ -43,7 +46,14 @@ var proxLogBarrierDef = interp.Def[ProxLogBarrierArgs]{
 		p := attack.NewProxLogBarrier(attack.Norm(a.Norm))
 		p.MaxOuter, p.MaxInner, p.Dt, p.Alpha0, p.Beta, p.Gamma, p.T = a.Outer, a.Inner, a.Dt, a.Alpha0, a.Beta, a.Gamma, a.T
 		p.Softmax, p.RepoProx, p.Seed = a.Softmax, a.RepoProx, seedOf(env, a.Seed)
-		return &value.Attack{Attack: robustness.ProxLogBarrier(p, robustness.Starts(a.Init))}, nil
+		m := robustness.ProxLogBarrier(p, robustness.Starts(a.Init))
+		d := plbDefaults
+		m.Label += settingsLabel(
+			setting{"outer", float64(a.Outer), float64(d.MaxOuter)}, setting{"inner", float64(a.Inner), float64(d.MaxInner)},
+			setting{"dt", a.Dt, d.Dt}, setting{"alpha0", a.Alpha0, d.Alpha0}, setting{"beta", a.Beta, d.Beta},
+			setting{"gamma", a.Gamma, d.Gamma}, setting{"t", a.T, d.T},
+			flag("softmax", a.Softmax != d.Softmax), flag("repo prox", a.RepoProx))
+		return &value.Attack{Attack: m}, nil
 	},
 }
 
@@ -56,6 +66,7 @@ type LogBarrierArgs struct {
 	Alpha0  float64 `mlp:"alpha0" doc:"Initial weight of the log barrier." range:"(0,inf)"`
 	Beta    float64 `mlp:"beta" doc:"Factor of the barrier weight per outer loop." range:"(0,1]"`
 	Gamma   float64 `mlp:"gamma" doc:"Fraction of the way back to the previous iterate per back-tracking step." range:"[0,1)"`
+	T       float64 `mlp:"t" doc:"Temperature of the smooth maximum Σ softmax(t·|z|)·|z| that stands for the linf norm of z (linf only). It falls short of the maximum by at most log(n)/t for n input values, 0.013 at the reference's 500 on 784 pixels: raise it when the perturbations sought are of that size." range:"(0,inf)"`
 	Softmax bool    `mlp:"softmax" doc:"Take the barrier on the margin of the softmax probabilities (the reference's choice) instead of the logits."`
 	Init    string  `mlp:"init" doc:"Where each input's attack starts: gaussian (the reference's: Gaussian noise of growing scale until misclassified) or pgd (the point of PGD with a bisection on its budget in the same norm, which the attack then shrinks), or classes (one run per other class, from the nearest natural image the model assigns to it; the closest result; as many runs as classes minus one). Inputs whose gaussian or pgd start fails start again from the nearest natural image of another class." enum:"gaussian,pgd,classes"`
 	Seed    *int64  `mlp:"seed" doc:"Seed of the Gaussian initialisation; default: derived from the experiment seed and the call's place in the pipeline." range:"[0,inf)"`
@@ -70,16 +81,61 @@ var logBarrierDef = interp.Def[LogBarrierArgs]{
 	Example:  `rob = robustness(fit.model, data.test, attacks: [log_barrier(norm: "linf")])`,
 	Result:   attackType,
 	Defaults: LogBarrierArgs{Norm: "l2", Outer: lbDefaults.MaxOuter, Inner: lbDefaults.MaxInner, Dt: lbDefaults.Dt,
-		Alpha0: lbDefaults.Alpha0, Beta: lbDefaults.Beta, Gamma: lbDefaults.Gamma, Softmax: lbDefaults.Softmax, Init: "gaussian"},
+		Alpha0: lbDefaults.Alpha0, Beta: lbDefaults.Beta, Gamma: lbDefaults.Gamma, T: lbDefaults.T, Softmax: lbDefaults.Softmax, Init: "gaussian"},
 	Infer: func(a *LogBarrierArgs) (lang.Type, error) {
 		return minimalType(attack.Norm(a.Norm)), nil
 	},
 	Build: func(ctx context.Context, env *interp.Env, a *LogBarrierArgs) (interp.Value, error) {
 		l := attack.NewLogBarrier(attack.Norm(a.Norm))
-		l.MaxOuter, l.MaxInner, l.Dt, l.Alpha0, l.Beta, l.Gamma = a.Outer, a.Inner, a.Dt, a.Alpha0, a.Beta, a.Gamma
+		l.MaxOuter, l.MaxInner, l.Dt, l.Alpha0, l.Beta, l.Gamma, l.T = a.Outer, a.Inner, a.Dt, a.Alpha0, a.Beta, a.Gamma, a.T
 		l.Softmax, l.Seed = a.Softmax, seedOf(env, a.Seed)
-		return &value.Attack{Attack: robustness.LogBarrier(l, robustness.Starts(a.Init))}, nil
+		m := robustness.LogBarrier(l, robustness.Starts(a.Init))
+		d := lbDefaults
+		t := setting{"t", a.T, d.T}
+		if l.Norm != attack.Linf {
+			t.value = d.T // not used in l2
+		}
+		m.Label += settingsLabel(
+			setting{"outer", float64(a.Outer), float64(d.MaxOuter)}, setting{"inner", float64(a.Inner), float64(d.MaxInner)},
+			setting{"dt", a.Dt, d.Dt}, setting{"alpha0", a.Alpha0, d.Alpha0}, setting{"beta", a.Beta, d.Beta},
+			setting{"gamma", a.Gamma, d.Gamma}, t, flag("logits", a.Softmax != d.Softmax))
+		return &value.Attack{Attack: m}, nil
 	},
+}
+
+// A setting is a parameter of an attack, its value and its default, for
+// the attack's label.
+type setting struct {
+	name         string
+	value, deflt float64
+}
+
+// flag is a setting shown by its name alone when on.
+func flag(name string, on bool) setting {
+	if on {
+		return setting{name: name, value: math.NaN()}
+	}
+	return setting{name: name}
+}
+
+// settingsLabel returns the settings that differ from their defaults, in
+// order, as " (outer 30, dt 0.1)" for an attack's label, so that a battery
+// of one attack at several settings tells its rows apart; "" if all are the
+// defaults.
+func settingsLabel(settings ...setting) string {
+	var parts []string
+	for _, s := range settings {
+		switch {
+		case math.IsNaN(s.value):
+			parts = append(parts, s.name)
+		case s.value != s.deflt:
+			parts = append(parts, s.name+" "+strconv.FormatFloat(s.value, 'g', -1, 64))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // GreedyL0Args are the parameters of greedy_l0.
