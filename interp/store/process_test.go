@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The tests below re-execute the test binary as a helper process: with
@@ -120,7 +121,12 @@ func helperHang(dir string) error {
 		return err
 	}
 	fmt.Println(r.ID)
-	select {}
+	// Sleep rather than select {}: with every goroutine blocked and no
+	// timer pending, the runtime would end the helper with "all goroutines
+	// are asleep", and its run would look killed.
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 func TestConcurrentProcessesLoseNothing(t *testing.T) {
