@@ -762,3 +762,27 @@ func TestMinimalErrors(t *testing.T) {
 		t.Errorf("start of the wrong length: %v", err)
 	}
 }
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		v    []float64
+		want float64
+	}{
+		{[]float64{3, 1, 2}, 2},
+		{[]float64{4, 1, 3, 2}, 2.5},
+		{[]float64{1, math.Inf(1), math.Inf(1), 0}, math.Inf(1)},
+		{[]float64{1, 2, math.Inf(1), 0}, 1.5},
+		{[]float64{0, math.Inf(1)}, math.Inf(1)},
+	} {
+		in := slices.Clone(tc.v)
+		if got := Median(tc.v); got != tc.want {
+			t.Errorf("Median(%v) = %v, want %v", tc.v, got, tc.want)
+		}
+		if !slices.Equal(in, tc.v) {
+			t.Errorf("Median changed its input %v to %v", in, tc.v)
+		}
+	}
+	if got := Median(nil); !math.IsNaN(got) {
+		t.Errorf("Median(nil) = %v, want NaN", got)
+	}
+}

@@ -295,23 +295,26 @@ func Summarize(r *Result) Summary {
 	}
 	var med, wmed, wmean [4]float64
 	for q := range 4 {
-		med[q], wmed[q], wmean[q] = median(all[q]), median(won[q]), mean(won[q])
+		med[q], wmed[q], wmean[q] = Median(all[q]), Median(won[q]), mean(won[q])
 	}
 	s.Median, s.SuccessMedian, s.SuccessMean = med, wmed, wmean
 	return s
 }
 
-// median returns the median of v (NaN if v is empty); it sorts v.
-func median(v []float64) float64 {
+// Median returns the median of v, the mean of the two middle values for
+// an even count (+Inf if either is +Inf), or NaN if v is empty. v is not
+// changed.
+func Median(v []float64) float64 {
 	if len(v) == 0 {
 		return math.NaN()
 	}
-	slices.Sort(v)
-	h := len(v) / 2
-	if len(v)%2 == 1 {
-		return v[h]
+	s := slices.Clone(v)
+	slices.Sort(s)
+	h := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[h]
 	}
-	return (v[h-1] + v[h]) / 2
+	return (s[h-1] + s[h]) / 2
 }
 
 // mean returns the mean of v (NaN if v is empty).

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/mlpipe/mlpipe/stdlib/attack"
@@ -187,10 +186,10 @@ type Result struct {
 // Median returns the median of the worst-case minimal perturbation in
 // norm p over all inputs, counting misclassified inputs as 0 and inputs no
 // attack broke as +Inf.
-func (r *Result) Median(p attack.Norm) float64 { return median(r.WorstNearest[p]) }
+func (r *Result) Median(p attack.Norm) float64 { return attack.Median(r.WorstNearest[p]) }
 
 // MedianOf is Median for one attack's own norm (its Nearest in that norm).
-func (a *AttackResult) MedianOf() float64 { return median(a.column(a.Norm.Index())) }
+func (a *AttackResult) MedianOf() float64 { return attack.Median(a.column(a.Norm.Index())) }
 
 // MeanFound returns the mean of one attack's minimal perturbation in its
 // norm over the inputs it broke, and NaN if it broke none.
@@ -215,22 +214,6 @@ func (a *AttackResult) column(k int) []float64 {
 		v[i] = d[k]
 	}
 	return v
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	if math.IsInf(s[n/2], 1) {
-		return math.Inf(1)
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // tolerance is the slack allowed between a budget and a measured distance:
